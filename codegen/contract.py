@@ -1,0 +1,173 @@
+"""Reads spec/openapi.yaml into `Operation` records that every generator step shares."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    name: str
+    location: str  # path | query
+    schema: dict[str, Any]
+    required: bool
+    is_array: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One API operation as both transports and the handler layer see it."""
+
+    operation_id: str
+    method: str
+    path: str
+    tag: str
+    summary: str
+    scopes: tuple[str, ...]
+    grpc: str | None  # "Service.Method" or None for REST-only operations
+    parameters: tuple[Parameter, ...]
+    body_schema: str | None  # component schema name of the JSON body
+    body_required: bool
+    success_status: int
+    response_schema: str | None  # component schema name of the JSON success body
+    response_media: tuple[str, ...]
+    event_schema: str | None
+    public: bool  # no credentials needed
+    drift_allow: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def handler_name(self) -> str:
+        return snake_case(self.operation_id)
+
+    @property
+    def input_model(self) -> str:
+        return self.operation_id[0].upper() + self.operation_id[1:] + "Input"
+
+    @property
+    def streaming(self) -> bool:
+        return "text/event-stream" in self.response_media
+
+    @property
+    def grpc_service(self) -> str | None:
+        return self.grpc.split(".")[0] if self.grpc else None
+
+    @property
+    def grpc_method(self) -> str | None:
+        return self.grpc.split(".")[1] if self.grpc else None
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    document: dict[str, Any]
+    operations: tuple[Operation, ...]
+
+    @property
+    def schemas(self) -> dict[str, Any]:
+        return self.document["components"]["schemas"]
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _ref_name(schema: dict[str, Any] | None) -> str | None:
+    if not schema or "$ref" not in schema:
+        return None
+    return schema["$ref"].rsplit("/", 1)[-1]
+
+
+def _resolve(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        parts = node["$ref"].lstrip("#/").split("/")
+        target: Any = document
+        for part in parts:
+            target = target[part]
+        node = target
+    return node
+
+
+def load_contract(path: Path) -> Contract:
+    document = yaml.safe_load(path.read_text())
+    operations: list[Operation] = []
+    for route, item in document["paths"].items():
+        shared = item.get("parameters", [])
+        for method in HTTP_METHODS:
+            raw = item.get(method)
+            if raw is None:
+                continue
+            params = tuple(
+                Parameter(
+                    name=p["name"],
+                    location=p["in"],
+                    schema=p["schema"],
+                    required=bool(p.get("required", False)),
+                    is_array=p["schema"].get("type") == "array",
+                )
+                for p in (_resolve(document, q) for q in [*shared, *raw.get("parameters", [])])
+            )
+            body = raw.get("requestBody")
+            body_schema = body_required = None
+            if body:
+                body = _resolve(document, body)
+                body_schema = _ref_name(body["content"]["application/json"]["schema"])
+                body_required = bool(body.get("required", False))
+            success = next(code for code in raw["responses"] if code.startswith("2"))
+            response = _resolve(document, raw["responses"][success])
+            content = response.get("content", {})
+            security = raw.get("security", document.get("security", []))
+            grpc = raw.get("x-grpc")
+            operations.append(
+                Operation(
+                    operation_id=raw["operationId"],
+                    method=method,
+                    path=route,
+                    tag=raw["tags"][0],
+                    summary=raw.get("summary", ""),
+                    scopes=tuple(raw.get("x-grey-scopes", [])),
+                    grpc=None if grpc in (None, "none") else grpc,
+                    parameters=params,
+                    body_schema=body_schema,
+                    body_required=bool(body_required),
+                    success_status=int(success),
+                    response_schema=_ref_name(content.get("application/json", {}).get("schema")),
+                    response_media=tuple(content),
+                    event_schema=raw.get("x-grey-event-schema"),
+                    public=security == [],
+                    drift_allow=dict(raw.get("x-grey-drift-allow", {})),
+                )
+            )
+    return Contract(document=document, operations=tuple(operations))
+
+
+def input_schema(contract: Contract, operation: Operation) -> dict[str, Any]:
+    """One flat object schema per operation: path and query parameters plus body fields.
+
+    Both transports validate into it, so REST and gRPC share one request model.
+    """
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for param in operation.parameters:
+        properties[param.name] = param.schema
+        if param.required:
+            required.append(param.name)
+    if operation.body_schema:
+        body = contract.schemas[operation.body_schema]
+        properties.update(body.get("properties", {}))
+        if operation.body_required:
+            required.extend(body.get("required", []))
+    schema: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        "description": f"Input of `{operation.operation_id}`: {operation.summary}",
+    }
+    if required:
+        schema["required"] = required
+    return schema

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from connexion.exceptions import InvalidSpecification
+from connexion.spec import Specification
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -94,6 +96,11 @@ def _resolve(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_contract(path: Path) -> Contract:
+    """Parses the spec after connexion has validated it, exactly as the server will load it."""
+    try:
+        Specification.load(path)
+    except InvalidSpecification as error:
+        raise SystemExit(f"{path} is not a valid OpenAPI 3.0 document:\n{error}") from None
     document = yaml.safe_load(path.read_text())
     operations: list[Operation] = []
     for route, item in document["paths"].items():

@@ -36,8 +36,10 @@ class _Index:
             for service in file.service:
                 for method in service.method:
                     self.methods[f"{service.name}.{method.name}"] = (
-                        method.input_type, method.output_type, method.server_streaming,
-                    )  # fmt: skip
+                        method.input_type,
+                        method.output_type,
+                        method.server_streaming,
+                    )
 
     def _add(self, prefix: str, message: DescriptorProto) -> None:
         name = f"{prefix}.{message.name}"

@@ -139,8 +139,16 @@ def _services(contract: Contract, descriptors: Any) -> tuple[str, list[Service],
                     _python_type(file.package, t) for t in (method.input_type, method.output_type)
                 )
                 messages.update(t for t in (request, response) if not t.startswith("google_pb."))
-                rpcs.append(Rpc(method.name, op.handler_name, op.operation_id, request, response,
-                                method.server_streaming))  # fmt: skip
+                rpcs.append(
+                    Rpc(
+                        method.name,
+                        op.handler_name,
+                        op.operation_id,
+                        request,
+                        response,
+                        method.server_streaming,
+                    )
+                )
             services.append(Service(service.name, f"{file.package}.{service.name}", tuple(rpcs)))
     return package.replace(".", "."), services, sorted(messages)
 
@@ -174,9 +182,11 @@ def generate(root: Path, out: Path) -> Contract:
         "interfaces.py": env.get_template("interfaces.py.j2").render(header=HEADER, operations=operations),
         "client.py": env.get_template("client.py.j2").render(header=HEADER, operations=operations),
         "grpc_service.py": env.get_template("grpc_service.py.j2").render(
-            header=HEADER, services=services, message_names=message_names,
+            header=HEADER,
+            services=services,
+            message_names=message_names,
             package_module=package,
-        ),  # fmt: skip
+        ),
     }
     for name, text in files.items():
         (out / name).write_text(text)

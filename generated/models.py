@@ -92,14 +92,14 @@ class CancelTaskResponse(BaseModel):
 class ClusterHealth(BaseModel):
     healthy: bool
     version: str
-    nodes: Nodes
-    consensus: Consensus | None = None
-    queue: Queue
+    nodes: NodeCounts
+    consensus: ConsensusStatus | None = None
+    queue: QueueStatus
     utilization: Utilization
     throughput: Throughput
 
 
-class Consensus(BaseModel):
+class ConsensusStatus(BaseModel):
     leader: str | None = None
     term: int | None = None
     quorum_satisfied: bool | None = None
@@ -203,7 +203,7 @@ class DeleteWebhookInput(BaseModel):
 Dependency = TypeAliasType("Dependency", Annotated[str, Field(max_length=128)])
 
 
-class Error(BaseModel):
+class ErrorBody(BaseModel):
     code: Annotated[
         str,
         Field(
@@ -217,7 +217,7 @@ class Error(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    error: Error
+    error: ErrorBody
 
 
 class GetAttestationStatusInput(BaseModel):
@@ -387,6 +387,14 @@ class NodeAttestation(BaseModel):
     expires_at: AwareDatetime | None = None
 
 
+class NodeCounts(BaseModel):
+    total: int
+    active: int
+    draining: int
+    quarantined: int
+    down: int | None = None
+
+
 class NodeList(BaseModel):
     nodes: list[Node]
 
@@ -395,14 +403,6 @@ class NodeResources(BaseModel):
     cpu_cores: float | None = None
     memory_gb: float | None = None
     gpus: int | None = None
-
-
-class Nodes(BaseModel):
-    total: int
-    active: int
-    draining: int
-    quarantined: int
-    down: int | None = None
 
 
 class ProofResponse(BaseModel):
@@ -415,7 +415,7 @@ class ProofResponse(BaseModel):
     verified_at: AwareDatetime | None = None
 
 
-class Queue(BaseModel):
+class QueueStatus(BaseModel):
     depth: int
     oldest_task_seconds: float | None = None
 
@@ -426,13 +426,13 @@ class QuotaUsage(BaseModel):
     available: float
 
 
-class Quotas(BaseModel):
+class QuotaUsages(BaseModel):
     cpu_cores: QuotaUsage | None = None
     memory_gb: QuotaUsage | None = None
     max_concurrent_tasks: QuotaUsage | None = None
 
 
-class Quotas1(BaseModel):
+class Quotas(BaseModel):
     cpu_cores: Annotated[int, Field(ge=0)]
     memory_gb: Annotated[int, Field(ge=0)]
     max_concurrent_tasks: Annotated[int, Field(ge=0)]
@@ -445,15 +445,15 @@ class RateLimitStatus(BaseModel):
     api: RateLimitWindow
 
 
+class RateLimitUsages(BaseModel):
+    submit_rate: WindowUsage | None = None
+
+
 class RateLimitWindow(BaseModel):
     limit: int
     remaining: int
     reset_at: AwareDatetime
     window_seconds: int
-
-
-class RateLimits(BaseModel):
-    submit_rate: WindowUsage | None = None
 
 
 class RequestAttestationInput(BaseModel):
@@ -475,8 +475,8 @@ class ResourceRequest(BaseModel):
 
 class ResourceUsage(BaseModel):
     tenant_id: str
-    quotas: Quotas
-    rate_limits: RateLimits
+    quotas: QuotaUsages
+    rate_limits: RateLimitUsages
     throttled: bool
 
 
@@ -484,10 +484,10 @@ class ServiceHealth(BaseModel):
     healthy: bool
     version: str
     uptime_seconds: float
-    stats: Stats | None = None
+    stats: ServiceStats | None = None
 
 
-class Stats(BaseModel):
+class ServiceStats(BaseModel):
     active_tasks: int | None = None
 
 
@@ -588,7 +588,7 @@ class TaskError(BaseModel):
 
 class TaskList(BaseModel):
     tasks: list[Task]
-    total: Annotated[int, Field(description="Tasks matching the filters")]
+    total: Annotated[int, Field(description="Tasks matching the filters, over all pages")]
     has_more: bool
     next_cursor: str | None = None
 
@@ -623,7 +623,7 @@ class TaskStatusUpdate(BaseModel):
 
 class TenantQuotas(BaseModel):
     tenant_id: str
-    quotas: Quotas1
+    quotas: Quotas
 
 
 class Throughput(BaseModel):

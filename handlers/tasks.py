@@ -1,0 +1,139 @@
+"""Handlers of the task operations: submit, read, list, cancel, result, proof, stream."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from generated import models
+from handlers.views import task_view
+from runtime.context import RequestContext
+from runtime.errors import ApiError
+from runtime.responses import Binary
+from runtime.store import DuplicateIdempotencyKey, InvalidCursor, NewTask, TaskNotCancellable
+
+
+async def submit_task(request: models.SubmitTaskInput, ctx: RequestContext) -> models.SubmitTaskResponse:
+    """Stores the task as pending; the runtime picks it up from there."""
+    new = NewTask(
+        tenant_id=ctx.tenant_id,
+        type=request.type,
+        payload=request.payload.model_dump(mode="json"),
+        priority=request.priority,
+        timeout_seconds=request.timeout_seconds,
+        idempotency_key=request.idempotency_key,
+        labels=request.labels or {},
+        tee_required=request.tee_required,
+        state_key=request.state_key,
+        dependencies=list(request.dependencies or []),
+        resources=request.resources.model_dump(exclude_none=True) if request.resources else {},
+    )
+    try:
+        task = await ctx.services.blocking.run(ctx.services.store.tasks.insert, new)
+    except DuplicateIdempotencyKey as duplicate:
+        raise ApiError(
+            "duplicate_task",
+            f"Idempotency key {request.idempotency_key!r} was already used",
+            {"task_id": duplicate.existing_task_id},
+        ) from None
+    ctx.services.metrics.tasks_submitted.inc()
+    return models.SubmitTaskResponse(task_id=task.task_id, status=task.status, created_at=task.created_at)
+
+
+async def get_task(request: models.GetTaskInput, ctx: RequestContext) -> models.Task:
+    task = await ctx.services.blocking.run(ctx.services.store.tasks.get, ctx.tenant_id, request.task_id)
+    if task is None:
+        raise ApiError.task_not_found(request.task_id)
+    return task_view(task)
+
+
+def _labels(pairs: list[str] | None) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for pair in pairs or []:
+        key, _, value = pair.partition("=")
+        labels[key] = value
+    return labels
+
+
+def _when(value: datetime | str | None, name: str) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError("invalid_parameter", f"{name} is not an RFC 3339 time", {"parameter": name}) from None
+
+
+async def list_tasks(request: models.ListTasksInput, ctx: RequestContext) -> models.TaskList:
+    store = ctx.services.store
+    try:
+        page = await ctx.services.blocking.run(
+            lambda: store.tasks.list(
+                ctx.tenant_id,
+                statuses=request.status.split(",") if request.status else None,
+                type=request.type,
+                labels=_labels(request.label),
+                since=_when(request.since, "since"),
+                until=_when(request.until, "until"),
+                limit=request.limit,
+                cursor=request.cursor,
+            )
+        )
+    except InvalidCursor:
+        raise ApiError(
+            "invalid_parameter", "cursor is not one this API issued", {"parameter": "cursor"}
+        ) from None
+    return models.TaskList(
+        tasks=[task_view(task) for task in page.tasks],
+        total=page.total,
+        has_more=page.has_more,
+        next_cursor=page.next_cursor,
+    )
+
+
+async def cancel_task(request: models.CancelTaskInput, ctx: RequestContext) -> models.CancelTaskResponse:
+    store = ctx.services.store
+    try:
+        task = await ctx.services.blocking.run(
+            store.tasks.cancel, ctx.tenant_id, request.task_id, request.reason
+        )
+    except TaskNotCancellable as finished:
+        raise ApiError(
+            "task_not_cancellable",
+            f"Task {request.task_id} is already {finished.status}",
+            {"task_id": request.task_id, "status": finished.status},
+        ) from None
+    if task is None:
+        raise ApiError.task_not_found(request.task_id)
+    assert task.cancelled_at is not None
+    return models.CancelTaskResponse(task_id=task.task_id, status=task.status, cancelled_at=task.cancelled_at)
+
+
+async def get_task_result(request: models.GetTaskResultInput, ctx: RequestContext) -> models.TaskResult:
+    task = await ctx.services.blocking.run(ctx.services.store.tasks.get, ctx.tenant_id, request.task_id)
+    if task is None:
+        raise ApiError.task_not_found(request.task_id)
+    if task.status != "completed" or task.result is None:
+        raise ApiError(
+            "result_not_ready",
+            f"Task {request.task_id} is {task.status}; a result exists once it has completed",
+            {"task_id": task.task_id, "status": task.status},
+        )
+    size = len(json.dumps(task.result, separators=(",", ":")).encode())
+    return models.TaskResult(task_id=task.task_id, result=task.result, result_size_bytes=size)
+
+
+async def get_task_proof(
+    request: models.GetTaskProofInput, ctx: RequestContext
+) -> models.ProofResponse | Binary:
+    """GET /v1/tasks/{task_id}/proof: TEE proofs come with the TEE pool. Not built yet: answers 501."""
+    raise ApiError.not_implemented("getTaskProof")
+
+
+async def stream_task(
+    request: models.StreamTaskInput, ctx: RequestContext
+) -> AsyncIterator[models.TaskStatusUpdate]:
+    """GET /v1/tasks/{task_id}/stream: live updates come with the runtime. Not built yet: answers 501."""
+    raise ApiError.not_implemented("streamTask")
+    yield  # an async generator, like the built version

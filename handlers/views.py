@@ -1,0 +1,67 @@
+"""Store records → response models, shared by the handlers of every area."""
+
+from __future__ import annotations
+
+from generated import models
+from runtime.store import NodeRecord, QuotaRecord, TaskRecord, WebhookRecord
+
+
+def task_view(task: TaskRecord) -> models.Task:
+    return models.Task(
+        task_id=task.task_id,
+        type=task.type,
+        status=task.status,
+        priority=task.priority,
+        progress=task.progress,
+        created_at=task.created_at,
+        started_at=task.started_at,
+        completed_at=task.completed_at,
+        duration_ms=task.duration_ms,
+        executed_on=task.executed_on,
+        payload=task.payload,
+        result=task.result,
+        error=task.error,
+        labels=task.labels,
+        timeout_seconds=task.timeout_seconds,
+        idempotency_key=task.idempotency_key,
+        state_key=task.state_key,
+        dependencies=task.dependencies,
+        resources=task.resources or None,
+        tee_required=task.tee_required,
+        tee_executed=task.tee_executed,
+        proof_available=task.proof_available,
+        metrics=models.TaskMetrics(
+            queue_time_ms=task.queue_time_ms,
+            execution_time_ms=task.execution_time_ms,
+            retry_count=task.retry_count,
+        ),
+    )
+
+
+def quotas_view(quotas: QuotaRecord) -> models.TenantQuotas:
+    return models.TenantQuotas(tenant_id=quotas.tenant_id, quotas=models.Quotas(**quotas.limits()))
+
+
+def webhook_view(webhook: WebhookRecord) -> models.Webhook:
+    return models.Webhook(
+        webhook_id=webhook.webhook_id,
+        url=webhook.url,
+        events=webhook.events,
+        created_at=webhook.created_at,
+    )
+
+
+def node_view(node: NodeRecord) -> models.Node:
+    return models.Node(
+        node_id=node.node_id,
+        role=node.role,
+        status=node.status,
+        pool=node.pool,
+        address=node.address,
+        started_at=node.started_at,
+        last_heartbeat=node.last_heartbeat,
+        resources=models.NodeResources(**node.resources),
+        tasks_running=node.tasks_running,
+        is_leader=node.is_leader,
+        tee_enabled=node.tee_enabled,
+    )

@@ -1,0 +1,80 @@
+"""Per-tenant rate limits by endpoint class (seed 000), with the `limits` library.
+
+A sliding-window counter is O(1) per hit. The storage is in-process by default; give a
+`redis://` URL so several gateways share the windows.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItemPerMinute, storage, strategies
+
+from runtime.errors import ApiError
+from runtime.operation import OperationSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    limit: int
+    remaining: int
+    reset_at: int  # unix seconds
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """Requests per minute per tenant, by endpoint class."""
+
+    submit: int = 1000
+    tasks_read: int = 10000
+    cluster: int = 1000
+    other: int = 5000
+
+
+def bucket_of(operation: OperationSpec) -> str:
+    if operation.operation_id == "submitTask":
+        return "submit"
+    if operation.tag == "tasks" and operation.method == "GET":
+        return "tasks_read"
+    if operation.tag == "cluster":
+        return "cluster"
+    return "other"
+
+
+class RateLimiter:
+    def __init__(self, limits: RateLimits, storage_url: str = "memory://") -> None:
+        self._storage = storage.storage_from_string(storage_url)
+        self._strategy = strategies.SlidingWindowCounterRateLimiter(self._storage)
+        self._items = {
+            name: RateLimitItemPerMinute(getattr(limits, name))
+            for name in ("submit", "tasks_read", "cluster", "other")
+        }
+
+    def hit(self, tenant_id: str, bucket: str) -> Window:
+        """Counts one request; raises `rate_limited` (with Retry-After) past the limit."""
+        item = self._items[bucket]
+        allowed = self._strategy.hit(item, tenant_id, bucket)
+        stats = self._strategy.get_window_stats(item, tenant_id, bucket)
+        window = Window(item.amount, stats.remaining, int(stats.reset_time))
+        if not allowed:
+            retry_after = max(1, int(stats.reset_time - time.time() + 0.999))
+            raise ApiError(
+                "rate_limited",
+                f"Rate limit exceeded. Retry after {retry_after} seconds.",
+                {"limit": item.amount, "window_seconds": 60, "bucket": bucket},
+                headers={**window.headers(), "Retry-After": str(retry_after)},
+            )
+        return window
+
+    def peek(self, tenant_id: str, bucket: str) -> Window:
+        item = self._items[bucket]
+        stats = self._strategy.get_window_stats(item, tenant_id, bucket)
+        return Window(item.amount, stats.remaining, int(stats.reset_time))

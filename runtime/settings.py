@@ -1,0 +1,65 @@
+"""Process settings from the environment (`GREY_*`), with the embedded defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+def _default_database_url() -> str:
+    home = Path(os.environ.get("GREY_HOME", ".grey"))
+    return f"sqlite:///{home / 'grey.db'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a gateway or worker process needs to start.
+
+    The defaults are the embedded platform: a SQLite file under `GREY_HOME` (./.grey) and
+    in-process Dramatiq workers, so `make run` needs no server.
+    """
+
+    database_url: str = field(default_factory=_default_database_url)
+    broker_url: str = "embedded"
+    rate_limit_storage_url: str = "memory://"
+    cluster_config: Path | None = None
+    rest_host: str = "127.0.0.1"
+    rest_port: int = 8080
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 4100
+    max_body_bytes: int = MIB
+    token_ttl_seconds: int = 900
+    credential_cache_seconds: float = 5.0
+    blocking_threads: int = 16
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        values: dict[str, object] = {}
+        strings = {
+            "database_url": "GREY_DATABASE_URL",
+            "broker_url": "GREY_BROKER_URL",
+            "rate_limit_storage_url": "GREY_RATE_LIMIT_STORAGE_URL",
+            "rest_host": "GREY_REST_HOST",
+            "grpc_host": "GREY_GRPC_HOST",
+        }
+        numbers = {
+            "rest_port": "GREY_REST_PORT",
+            "grpc_port": "GREY_GRPC_PORT",
+            "max_body_bytes": "GREY_MAX_BODY_BYTES",
+            "token_ttl_seconds": "GREY_TOKEN_TTL_SECONDS",
+            "blocking_threads": "GREY_BLOCKING_THREADS",
+        }
+        for name, var in strings.items():
+            if var in env:
+                values[name] = env[var]
+        for name, var in numbers.items():
+            if var in env:
+                values[name] = int(env[var])
+        if "GREY_CLUSTER_CONFIG" in env:
+            values["cluster_config"] = Path(env["GREY_CLUSTER_CONFIG"])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

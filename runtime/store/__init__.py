@@ -1,0 +1,114 @@
+"""The store: the record of every task, key, quota, webhook and node.
+
+SQLAlchemy Core, synchronous: the async gateway calls it through a thread pool and
+Dramatiq worker threads call it directly. One implementation for SQLite (embedded
+default) and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DatabaseError
+
+from runtime.store.engine import create_store_engine
+from runtime.store.errors import (
+    DuplicateIdempotencyKey,
+    InvalidCursor,
+    StoreError,
+    TaskNotCancellable,
+)
+from runtime.store.keys import KeyRepository
+from runtime.store.nodes import NodeRepository
+from runtime.store.quotas import QuotaRepository
+from runtime.store.records import (
+    DEFAULT_QUOTAS,
+    TASK_STATUSES,
+    UNFINISHED_STATUSES,
+    ApiKeyRecord,
+    NewTask,
+    NodeRecord,
+    QuotaRecord,
+    TaskPage,
+    TaskRecord,
+    WebhookRecord,
+    new_task_id,
+)
+from runtime.store.schema import metadata
+from runtime.store.settings import SettingsRepository
+from runtime.store.tasks import TaskRepository
+from runtime.store.webhooks import WebhookRepository
+
+
+class Store:
+    """The engine and one repository per table family; share one per process."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.tasks = TaskRepository(engine)
+        self.keys = KeyRepository(engine)
+        self.quotas = QuotaRepository(engine)
+        self.webhooks = WebhookRepository(engine)
+        self.nodes = NodeRepository(engine)
+        self.settings = SettingsRepository(engine)
+
+    @classmethod
+    def open(cls, url: str | URL) -> Store:
+        """Connect and create missing tables (no migrations yet)."""
+        engine = create_store_engine(url)
+        try:
+            create_tables(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    def dispose(self) -> None:
+        """Close pooled connections (at shutdown, or in a forked child)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.dispose()
+
+
+def create_tables(engine: Engine) -> None:
+    """`create_all`, tolerant of other processes (gateway, workers) doing it at once.
+
+    The existence check and the CREATE are not atomic: the loser of that race fails
+    with "already exists", and a second pass then finds everything in place.
+    """
+    try:
+        metadata.create_all(engine)
+    except DatabaseError:
+        metadata.create_all(engine)
+
+
+__all__ = [
+    "DEFAULT_QUOTAS",
+    "TASK_STATUSES",
+    "UNFINISHED_STATUSES",
+    "ApiKeyRecord",
+    "DuplicateIdempotencyKey",
+    "InvalidCursor",
+    "KeyRepository",
+    "NewTask",
+    "NodeRecord",
+    "NodeRepository",
+    "QuotaRecord",
+    "QuotaRepository",
+    "SettingsRepository",
+    "Store",
+    "StoreError",
+    "TaskNotCancellable",
+    "TaskPage",
+    "TaskRecord",
+    "TaskRepository",
+    "WebhookRecord",
+    "WebhookRepository",
+    "create_store_engine",
+    "create_tables",
+    "new_task_id",
+]

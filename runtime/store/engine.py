@@ -1,0 +1,68 @@
+"""Engine factory: one place that knows how SQLite and PostgreSQL must be tuned.
+
+The store is called synchronously from the gateway's thread pool and from Dramatiq
+worker threads, so every engine here is thread-safe and pooled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+
+_SQLITE_MEMORY = {None, "", ":memory:"}
+
+
+def normalise_url(url: str | URL) -> URL:
+    """`postgres://` and `postgresql://` mean psycopg 3: psycopg2 is not installed."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def create_store_engine(url: str | URL) -> Engine:
+    """Build the engine for a store URL (SQLite file, `sqlite://` memory, PostgreSQL)."""
+    parsed = normalise_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    if backend == "postgresql":
+        return create_engine(
+            parsed,
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+        )
+    raise ValueError(f"unsupported store URL {parsed.render_as_string(hide_password=True)!r}")
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    memory = url.database in _SQLITE_MEMORY
+    if memory:
+        # One shared connection, or every checkout would see its own empty database.
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            if not memory:
+                # WAL: readers never block the writer; NORMAL is durable across
+                # application crashes (only an OS crash may lose the last commits).
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            # Writers from several threads/processes wait instead of failing at once.
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    return engine

@@ -1,0 +1,27 @@
+"""Store outcomes the API maps to its own errors (409 duplicate_task, 409 not cancellable...)."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base of the store's expected failures."""
+
+
+class DuplicateIdempotencyKey(StoreError):
+    """The tenant already submitted a task with this idempotency key."""
+
+    def __init__(self, existing_task_id: str) -> None:
+        super().__init__(f"idempotency key already used by {existing_task_id}")
+        self.existing_task_id = existing_task_id
+
+
+class TaskNotCancellable(StoreError):
+    """The task has already finished; its status says how."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"task is {status}, only pending or running tasks can be cancelled")
+        self.status = status
+
+
+class InvalidCursor(StoreError):
+    """A listTasks cursor that this store did not produce."""

@@ -1,0 +1,176 @@
+"""Immutable rows handed out by the store, and what a submit hands in.
+
+Frozen (fields cannot be rebound) with slots (cheap on the hot path). Container
+fields are the decoded JSON; treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from runtime.store.coltypes import utc_now
+
+PENDING = "pending"
+RUNNING = "running"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+TIMEOUT = "timeout"
+TASK_STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT)
+UNFINISHED_STATUSES = (PENDING, RUNNING)
+"""Statuses a task can still leave: cancellable, and re-enqueued after a restart."""
+
+DEFAULT_QUOTAS: Mapping[str, int] = MappingProxyType(
+    {
+        "cpu_cores": 100,
+        "memory_gb": 256,
+        "max_concurrent_tasks": 10000,
+        "max_queue_depth": 50000,
+        "submit_rate_per_second": 1000,
+    }
+)
+"""Quotas of a tenant nobody has configured (seed 000, Get Quotas)."""
+
+
+def new_task_id() -> str:
+    return f"task_{uuid.uuid4()}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """What submit provides; the id and creation time are fixed before the insert."""
+
+    tenant_id: str
+    type: str
+    payload: dict[str, Any]
+    priority: str = "normal"
+    timeout_seconds: int = 300
+    idempotency_key: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    tee_required: bool = False
+    state_key: str | None = None
+    dependencies: list[str] = field(default_factory=list)
+    resources: dict[str, Any] = field(default_factory=dict)
+    pool: str = "cpu"
+    task_id: str = field(default_factory=new_task_id)
+    created_at: datetime = field(default_factory=utc_now)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """One row of `tasks`, with its labels."""
+
+    task_id: str
+    tenant_id: str
+    type: str
+    status: str
+    priority: str
+    progress: int
+    payload: dict[str, Any]
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    labels: dict[str, str]
+    timeout_seconds: int
+    idempotency_key: str | None
+    state_key: str | None
+    dependencies: list[str]
+    resources: dict[str, Any]
+    tee_required: bool
+    tee_executed: bool
+    proof_available: bool
+    executed_on: str | None
+    device_emulated: bool
+    retry_count: int
+    attempt: int
+    pool: str
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    duration_ms: int | None
+    queue_time_ms: int | None
+    execution_time_ms: int | None
+    cancel_reason: str | None
+    updated_at: datetime
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in UNFINISHED_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    """One page of listTasks: `total` counts every match, over all pages."""
+
+    tasks: list[TaskRecord]
+    total: int
+    has_more: bool
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """A stored API key: only the sha256 of the secret is kept."""
+
+    key_id: str
+    tenant_id: str
+    key_hash: str
+    scopes: list[str]
+    created_at: datetime
+    revoked: bool
+    description: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaRecord:
+    """A tenant's quotas; `updated_at` is None while the defaults apply."""
+
+    tenant_id: str
+    cpu_cores: int
+    memory_gb: int
+    max_concurrent_tasks: int
+    max_queue_depth: int
+    submit_rate_per_second: int
+    updated_at: datetime | None = None
+    updated_reason: str | None = None
+
+    @classmethod
+    def defaults(cls, tenant_id: str) -> QuotaRecord:
+        return cls(tenant_id=tenant_id, **DEFAULT_QUOTAS)
+
+    def limits(self) -> dict[str, int]:
+        """The five limits, keyed as in the `Quotas` schema."""
+        return {name: getattr(self, name) for name in DEFAULT_QUOTAS}
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRecord:
+    webhook_id: str
+    tenant_id: str
+    url: str
+    events: list[str]
+    secret: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    """A registered process (gateway, worker, coordinator) and its last heartbeat."""
+
+    node_id: str
+    role: str
+    status: str
+    address: str
+    started_at: datetime
+    pool: str | None = None
+    last_heartbeat: datetime | None = None
+    resources: dict[str, Any] = field(default_factory=dict)
+    tasks_running: int = 0
+    tee_enabled: bool = False
+    is_leader: bool = False
+    info: dict[str, Any] = field(default_factory=dict)

@@ -166,6 +166,18 @@ def _ruff_format(folder: Path) -> None:
     )
 
 
+def _formatted(source: str) -> str:
+    """ruff-formats a snippet alone, so appending it never reformats the code around it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--line-length", "110", "-"],
+        input=source.strip() + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
 def generate(root: Path, out: Path) -> Contract:
     """Write everything generated/ holds into `out`."""
     contract = load_contract(root / "spec" / "openapi.yaml")
@@ -219,8 +231,7 @@ def write_skeletons(root: Path, operations: list[Operation]) -> None:
             module.write_text(env.get_template("handler_module.py.j2").render(tag=op.tag))
         skeleton = env.get_template("handler_skeleton.py.j2").render(op=_operation_view(op))
         with module.open("a") as handle:
-            handle.write(skeleton)
-        _ruff_format(module)
+            handle.write("\n\n" + _formatted(skeleton))
         print(f"handlers/{op.tag}.py: wrote a 501 skeleton for {op.operation_id}")
 
 

@@ -130,3 +130,20 @@ class AuthServiceBinding(AuthServiceBase):
 
     async def _create_token(self, stream: grpclib.server.Stream) -> None:
         await self._dispatcher.unary(stream, OPERATIONS["createToken"], AuthToken)
+
+
+RPC_MESSAGES: dict[str, tuple[type, type]] = {
+    "GreyService.SubmitTask": (SubmitTaskRequest, SubmitTaskResponse),
+    "GreyService.GetTaskStatus": (GetTaskStatusRequest, TaskStatus),
+    "GreyService.ListTasks": (ListTasksRequest, ListTasksResponse),
+    "GreyService.CancelTask": (CancelTaskRequest, CancelTaskResponse),
+    "GreyService.GetTaskResult": (GetTaskResultRequest, TaskResult),
+    "GreyService.StreamTaskStatus": (StreamTaskRequest, TaskStatusUpdate),
+    "GreyService.GetClusterHealth": (google_pb.Empty, ClusterHealth),
+    "GreyService.GetResourceUsage": (google_pb.Empty, ResourceUsage),
+    "GreyService.ListNodes": (ListNodesRequest, NodeList),
+    "GreyService.VerifyAttestation": (AttestationRequest, AttestationResponse),
+    "GreyService.GetTaskProof": (GetProofRequest, ProofResponse),
+    "AuthService.Authenticate": (AuthRequest, AuthToken),
+}
+"""Request and reply message of every RPC, by `Service.Method` (as in the OpenAPI `x-grpc`)."""

@@ -1,0 +1,138 @@
+"""`make codegen`: deterministic, fails on drift, writes 501 skeletons without touching code."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from codegen.pipeline import generate, run
+from generated.operations import OPERATIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of spec/, handlers/ and generated/ to run codegen in."""
+    root = tmp_path_factory.mktemp("repo")
+    for folder in ("spec", "handlers", "generated"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def _edit_spec(root: Path, change) -> None:
+    path = root / "spec" / "openapi.yaml"
+    document = yaml.safe_load(path.read_text())
+    change(document)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def test_committed_generated_folder_is_fresh() -> None:
+    assert run(ROOT, check=True) == 0
+
+
+def test_two_runs_write_identical_files(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    generate(ROOT, first)
+    generate(ROOT, second)
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files
+    for name in files:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_drift_names_the_operation_and_the_field(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "spec", root / "spec")
+    proto = root / "spec" / "grey" / "v1" / "grey.proto"
+    proto.write_text(proto.read_text().replace("  optional string reason = 2;\n", ""))
+    with pytest.raises(SystemExit) as stopped:
+        generate(root, tmp_path / "out")
+    assert "cancelTask" in str(stopped.value) and "'reason'" in str(stopped.value)
+
+
+def test_drift_of_a_field_type_is_reported(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "spec", root / "spec")
+    proto = root / "spec" / "grey" / "v1" / "grey.proto"
+    proto.write_text(proto.read_text().replace("int32 progress = 5;", "string progress = 5;"))
+    with pytest.raises(SystemExit) as stopped:
+        generate(root, tmp_path / "out")
+    assert "'progress' is integer in the OpenAPI but string" in str(stopped.value)
+
+
+def test_an_rpc_without_an_operation_is_drift(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "spec", root / "spec")
+    _edit_spec(root, lambda d: d["paths"]["/v1/cluster/nodes"]["get"].update({"x-grpc": "none"}))
+    with pytest.raises(SystemExit) as stopped:
+        generate(root, tmp_path / "out")
+    assert "GreyService.ListNodes" in str(stopped.value)
+
+
+def test_an_allowed_difference_passes(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "spec", root / "spec")
+    proto = root / "spec" / "grey" / "v1" / "grey.proto"
+    proto.write_text(proto.read_text().replace("  optional string reason = 2;\n", ""))
+    _edit_spec(
+        root,
+        lambda d: d["paths"]["/v1/tasks/{task_id}"]["delete"].update(
+            {"x-grey-drift-allow": {"reason": "REST only"}}
+        ),
+    )
+    generate(root, tmp_path / "out")
+
+
+def test_new_operation_gets_a_501_skeleton_and_written_handlers_stay(sandbox: Path) -> None:
+    tasks_before = (sandbox / "handlers" / "tasks.py").read_text()
+
+    def add_operation(document: dict) -> None:
+        document["paths"]["/v1/tasks/{task_id}/retry"] = {
+            "post": {
+                "operationId": "retryTask",
+                "tags": ["tasks"],
+                "summary": "Run a finished task again",
+                "x-grey-scopes": ["tasks:write"],
+                "x-grpc": "none",
+                "parameters": [{"$ref": "#/components/parameters/TaskId"}],
+                "responses": {
+                    "200": {
+                        "description": "Queued again",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Task"}}},
+                    }
+                },
+            }
+        }
+
+    _edit_spec(sandbox, add_operation)
+    assert run(sandbox, check=True) == 1
+    assert run(sandbox, check=False) == 0
+    handlers = (sandbox / "handlers" / "tasks.py").read_text()
+    assert handlers.startswith(tasks_before)
+    assert (
+        "async def retry_task(request: models.RetryTaskInput, ctx: RequestContext) -> models.Task:"
+        in handlers
+    )
+    assert 'raise ApiError.not_implemented("retryTask")' in handlers
+    assert "retryTask" in (sandbox / "generated" / "operations.py").read_text()
+    assert run(sandbox, check=True) == 0
+    assert run(sandbox, check=False) == 0
+    assert (sandbox / "handlers" / "tasks.py").read_text() == handlers
+
+
+def test_every_operation_has_a_handler_with_the_interface_types() -> None:
+    import importlib
+    import inspect
+
+    for operation in OPERATIONS.values():
+        function = getattr(importlib.import_module(f"handlers.{operation.tag}"), operation.handler)
+        signature = inspect.signature(function)
+        assert list(signature.parameters) == ["request", "ctx"], operation.operation_id
+        assert signature.parameters["request"].annotation in (
+            f"models.{operation.input_model.__name__}",
+            operation.input_model,
+        ), operation.operation_id

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast codegen codegen-check lint bench-gateway bench-runtime bench-sim clean
+.PHONY: run test codegen codegen-check lint bench-gateway bench-runtime bench-sim loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 bench-gateway: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m bench.gateway
 
 bench-runtime: $(STAMP)
@@ -36,6 +37,9 @@ bench-runtime: $(STAMP)
 
 bench-sim: $(STAMP)
 	$(PY) -m bench.sim
+
+loadtest: $(STAMP)
+	$(PY) -m locust -f loadtest/locustfile.py --host http://127.0.0.1:8080
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -16,6 +16,7 @@ import jinja2
 
 from codegen.contract import Contract, Operation, load_contract
 from codegen.drift import check_drift
+from codegen.grpc_convert import render_converters
 from codegen.models import render_models
 from codegen.protos import load_descriptors, render_betterproto, render_grpcio_stubs
 
@@ -193,6 +194,7 @@ def generate(root: Path, out: Path) -> Contract:
         "operations.py": env.get_template("operations.py.j2").render(header=HEADER, operations=operations),
         "interfaces.py": env.get_template("interfaces.py.j2").render(header=HEADER, operations=operations),
         "client.py": env.get_template("client.py.j2").render(header=HEADER, operations=operations),
+        "grpc_convert.py": render_converters(descriptors, HEADER),
         "grpc_service.py": env.get_template("grpc_service.py.j2").render(
             header=HEADER,
             services=services,

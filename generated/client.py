@@ -225,6 +225,10 @@ class GreyClient:
         """GET /v1/tasks/{task_id}/stream: Server-Sent Events of a task's status until it finishes."""
         yield from self._stream(f"/v1/tasks/{task_id}/stream")
 
+    def stream_task_events(self, task_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """GET /v1/tasks/{task_id}/events: Server-Sent Events of a task's lifecycle (seed 001's name for the stream)."""
+        yield from self._stream(f"/v1/tasks/{task_id}/events")
+
     def get_cluster_health(self) -> models.ClusterHealth:
         """GET /v1/cluster/health: Cluster health, node counts, queue, utilization and throughput."""
         response = self._send("GET", f"/v1/cluster/health", {}, None)
@@ -239,6 +243,21 @@ class GreyClient:
         """GET /v1/cluster/nodes: Nodes of the cluster with their resources."""
         response = self._send("GET", f"/v1/cluster/nodes", {"role": role, "status": status}, None)
         return _decode(response, models.NodeList)
+
+    def quarantine_node(self, node_id: str) -> models.Node:
+        """POST /v1/cluster/nodes/{node_id}/quarantine: Quarantine a node: it takes no new work."""
+        response = self._send("POST", f"/v1/cluster/nodes/{node_id}/quarantine", {}, None)
+        return _decode(response, models.Node)
+
+    def drain_node(self, node_id: str) -> models.Node:
+        """POST /v1/cluster/nodes/{node_id}/drain: Drain a node before removing it."""
+        response = self._send("POST", f"/v1/cluster/nodes/{node_id}/drain", {}, None)
+        return _decode(response, models.Node)
+
+    def activate_node(self, node_id: str) -> models.Node:
+        """POST /v1/cluster/nodes/{node_id}/activate: Return a quarantined or draining node to service."""
+        response = self._send("POST", f"/v1/cluster/nodes/{node_id}/activate", {}, None)
+        return _decode(response, models.Node)
 
     def get_attestation_status(self) -> models.AttestationStatus:
         """GET /v1/security/attestation: Cluster-wide TEE attestation status."""
@@ -429,6 +448,11 @@ class AsyncGreyClient:
         async for event in self._stream(f"/v1/tasks/{task_id}/stream"):
             yield event
 
+    async def stream_task_events(self, task_id: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """GET /v1/tasks/{task_id}/events: Server-Sent Events of a task's lifecycle (seed 001's name for the stream)."""
+        async for event in self._stream(f"/v1/tasks/{task_id}/events"):
+            yield event
+
     async def get_cluster_health(self) -> models.ClusterHealth:
         """GET /v1/cluster/health: Cluster health, node counts, queue, utilization and throughput."""
         response = await self._send("GET", f"/v1/cluster/health", {}, None)
@@ -447,6 +471,21 @@ class AsyncGreyClient:
             "GET", f"/v1/cluster/nodes", {"role": role, "status": status}, None
         )
         return _decode(response, models.NodeList)
+
+    async def quarantine_node(self, node_id: str) -> models.Node:
+        """POST /v1/cluster/nodes/{node_id}/quarantine: Quarantine a node: it takes no new work."""
+        response = await self._send("POST", f"/v1/cluster/nodes/{node_id}/quarantine", {}, None)
+        return _decode(response, models.Node)
+
+    async def drain_node(self, node_id: str) -> models.Node:
+        """POST /v1/cluster/nodes/{node_id}/drain: Drain a node before removing it."""
+        response = await self._send("POST", f"/v1/cluster/nodes/{node_id}/drain", {}, None)
+        return _decode(response, models.Node)
+
+    async def activate_node(self, node_id: str) -> models.Node:
+        """POST /v1/cluster/nodes/{node_id}/activate: Return a quarantined or draining node to service."""
+        response = await self._send("POST", f"/v1/cluster/nodes/{node_id}/activate", {}, None)
+        return _decode(response, models.Node)
 
     async def get_attestation_status(self) -> models.AttestationStatus:
         """GET /v1/security/attestation: Cluster-wide TEE attestation status."""

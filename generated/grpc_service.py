@@ -82,37 +82,37 @@ class GreyServiceBinding(GreyServiceBase):
         }
 
     async def _submit_task(self, stream: grpclib.server.Stream) -> None:
-        await self._dispatcher.unary(stream, OPERATIONS["submitTask"], SubmitTaskResponse)
+        await self._dispatcher.unary(stream, OPERATIONS["submitTask"])
 
     async def _get_task(self, stream: grpclib.server.Stream) -> None:
-        await self._dispatcher.unary(stream, OPERATIONS["getTask"], TaskStatus)
+        await self._dispatcher.unary(stream, OPERATIONS["getTask"])
 
     async def _list_tasks(self, stream: grpclib.server.Stream) -> None:
-        await self._dispatcher.unary(stream, OPERATIONS["listTasks"], ListTasksResponse)
+        await self._dispatcher.unary(stream, OPERATIONS["listTasks"])
 
     async def _cancel_task(self, stream: grpclib.server.Stream) -> None:
-        await self._dispatcher.unary(stream, OPERATIONS["cancelTask"], CancelTaskResponse)
+        await self._dispatcher.unary(stream, OPERATIONS["cancelTask"])
 
     async def _get_task_result(self, stream: grpclib.server.Stream) -> None:
-        await self._dispatcher.unary(stream, OPERATIONS["getTaskResult"], TaskResult)
+        await self._dispatcher.unary(stream, OPERATIONS["getTaskResult"])
 
     async def _stream_task(self, stream: grpclib.server.Stream) -> None:
-        await self._dispatcher.server_stream(stream, OPERATIONS["streamTask"], TaskStatusUpdate)
+        await self._dispatcher.server_stream(stream, OPERATIONS["streamTask"])
 
     async def _get_cluster_health(self, stream: grpclib.server.Stream) -> None:
-        await self._dispatcher.unary(stream, OPERATIONS["getClusterHealth"], ClusterHealth)
+        await self._dispatcher.unary(stream, OPERATIONS["getClusterHealth"])
 
     async def _get_resource_usage(self, stream: grpclib.server.Stream) -> None:
-        await self._dispatcher.unary(stream, OPERATIONS["getResourceUsage"], ResourceUsage)
+        await self._dispatcher.unary(stream, OPERATIONS["getResourceUsage"])
 
     async def _list_nodes(self, stream: grpclib.server.Stream) -> None:
-        await self._dispatcher.unary(stream, OPERATIONS["listNodes"], NodeList)
+        await self._dispatcher.unary(stream, OPERATIONS["listNodes"])
 
     async def _request_attestation(self, stream: grpclib.server.Stream) -> None:
-        await self._dispatcher.unary(stream, OPERATIONS["requestAttestation"], AttestationResponse)
+        await self._dispatcher.unary(stream, OPERATIONS["requestAttestation"])
 
     async def _get_task_proof(self, stream: grpclib.server.Stream) -> None:
-        await self._dispatcher.unary(stream, OPERATIONS["getTaskProof"], ProofResponse)
+        await self._dispatcher.unary(stream, OPERATIONS["getTaskProof"])
 
 
 class AuthServiceBinding(AuthServiceBase):
@@ -129,7 +129,7 @@ class AuthServiceBinding(AuthServiceBase):
         }
 
     async def _create_token(self, stream: grpclib.server.Stream) -> None:
-        await self._dispatcher.unary(stream, OPERATIONS["createToken"], AuthToken)
+        await self._dispatcher.unary(stream, OPERATIONS["createToken"])
 
 
 RPC_MESSAGES: dict[str, tuple[type, type]] = {

@@ -16,9 +16,13 @@ __all__ = [
     "GetTaskResultHandler",
     "GetTaskProofHandler",
     "StreamTaskHandler",
+    "StreamTaskEventsHandler",
     "GetClusterHealthHandler",
     "GetResourceUsageHandler",
     "ListNodesHandler",
+    "QuarantineNodeHandler",
+    "DrainNodeHandler",
+    "ActivateNodeHandler",
     "GetAttestationStatusHandler",
     "RequestAttestationHandler",
     "VerifyNodeAttestationHandler",
@@ -92,6 +96,14 @@ class StreamTaskHandler(Protocol):
     ) -> AsyncIterator[models.TaskStatusUpdate]: ...
 
 
+class StreamTaskEventsHandler(Protocol):
+    """GET /v1/tasks/{task_id}/events: Server-Sent Events of a task's lifecycle (seed 001's name for the stream) (scope tasks:read)."""
+
+    async def __call__(
+        self, request: models.StreamTaskEventsInput, ctx: RequestContext
+    ) -> AsyncIterator[models.TaskStatusUpdate]: ...
+
+
 class GetClusterHealthHandler(Protocol):
     """GET /v1/cluster/health: Cluster health, node counts, queue, utilization and throughput (scope cluster:read)."""
 
@@ -114,6 +126,30 @@ class ListNodesHandler(Protocol):
     async def __call__(
         self, request: models.ListNodesInput, ctx: RequestContext
     ) -> models.NodeList: ...
+
+
+class QuarantineNodeHandler(Protocol):
+    """POST /v1/cluster/nodes/{node_id}/quarantine: Quarantine a node: it takes no new work (scope cluster:admin)."""
+
+    async def __call__(
+        self, request: models.QuarantineNodeInput, ctx: RequestContext
+    ) -> models.Node: ...
+
+
+class DrainNodeHandler(Protocol):
+    """POST /v1/cluster/nodes/{node_id}/drain: Drain a node before removing it (scope cluster:admin)."""
+
+    async def __call__(
+        self, request: models.DrainNodeInput, ctx: RequestContext
+    ) -> models.Node: ...
+
+
+class ActivateNodeHandler(Protocol):
+    """POST /v1/cluster/nodes/{node_id}/activate: Return a quarantined or draining node to service (scope cluster:admin)."""
+
+    async def __call__(
+        self, request: models.ActivateNodeInput, ctx: RequestContext
+    ) -> models.Node: ...
 
 
 class GetAttestationStatusHandler(Protocol):

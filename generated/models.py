@@ -7,6 +7,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
 
+class ActivateNodeInput(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    node_id: Annotated[str, Field(examples=["grey-worker-7"], max_length=256, min_length=1)]
+
+
 class AttestationEvidence(BaseModel):
     platform: str
     quote: str
@@ -203,6 +210,13 @@ class DeleteWebhookInput(BaseModel):
 Dependency = TypeAliasType("Dependency", Annotated[str, Field(max_length=128)])
 
 
+class DrainNodeInput(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    node_id: Annotated[str, Field(examples=["grey-worker-7"], max_length=256, min_length=1)]
+
+
 class ErrorBody(BaseModel):
     code: Annotated[
         str,
@@ -311,6 +325,16 @@ class GetTaskResultInput(BaseModel):
     ]
 
 
+class GpuDevice(BaseModel):
+    index: int
+    name: Annotated[str, Field(examples=["NVIDIA A100"])]
+    memory_total_mb: int
+    memory_used_mb: int | None = None
+    utilization_percent: int | None = None
+    emulated: bool | None = None
+    uuid: str | None = None
+
+
 class IsolationStatus(BaseModel):
     tenant_id: str
     isolation_level: str
@@ -354,7 +378,13 @@ class ListTasksInput(BaseModel):
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
-    cursor: Annotated[str | None, Field(max_length=512)] = None
+    cursor: Annotated[
+        str | None,
+        Field(
+            examples=["1705314600000000.task_550e8400-e29b-41d4-a716-446655440000"],
+            pattern="^[0-9]{1,17}\\.[A-Za-z0-9_-]{1,128}$",
+        ),
+    ] = None
 
 
 class ListWebhooksInput(BaseModel):
@@ -372,6 +402,14 @@ class Node(BaseModel):
     started_at: AwareDatetime
     last_heartbeat: AwareDatetime | None = None
     resources: NodeResources
+    allocated: Annotated[
+        NodeResources | None,
+        Field(description="What running tasks requested of the node's capacity (seed 004)"),
+    ] = None
+    capacity: Annotated[
+        NodeResources | None,
+        Field(description="What tasks may request of the node in total"),
+    ] = None
     tasks_running: int
     is_leader: bool | None = None
     tee_enabled: bool | None = None
@@ -403,6 +441,12 @@ class NodeResources(BaseModel):
     cpu_cores: float | None = None
     memory_gb: float | None = None
     gpus: int | None = None
+    gpu_devices: Annotated[
+        list[GpuDevice] | None,
+        Field(
+            description="The node's GPUs as nvidia-ml-py reports them (seed 003), or emulated ones"
+        ),
+    ] = None
 
 
 class ProofResponse(BaseModel):
@@ -413,6 +457,13 @@ class ProofResponse(BaseModel):
     quote: Annotated[str, Field(description="base64")]
     verified: bool
     verified_at: AwareDatetime | None = None
+
+
+class QuarantineNodeInput(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    node_id: Annotated[str, Field(examples=["grey-worker-7"], max_length=256, min_length=1)]
 
 
 class QueueStatus(BaseModel):
@@ -489,6 +540,20 @@ class ServiceHealth(BaseModel):
 
 class ServiceStats(BaseModel):
     active_tasks: int | None = None
+
+
+class StreamTaskEventsInput(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    task_id: Annotated[
+        str,
+        Field(
+            examples=["task_550e8400-e29b-41d4-a716-446655440000"],
+            max_length=128,
+            min_length=1,
+        ),
+    ]
 
 
 class StreamTaskInput(BaseModel):
@@ -578,6 +643,17 @@ class Task(BaseModel):
     tee_executed: bool
     proof_available: bool
     metrics: TaskMetrics
+    pool: Annotated[
+        str | None,
+        Field(
+            description="Worker pool the task routes to (cpu, gpu, tee)",
+            examples=["cpu"],
+        ),
+    ] = None
+    device_emulated: Annotated[
+        bool | None,
+        Field(description="Ran on an emulated GPU (a GPU pool started with --emulate-gpus)"),
+    ] = None
 
 
 class TaskError(BaseModel):

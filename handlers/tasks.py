@@ -10,27 +10,59 @@ from generated import models
 from handlers.views import task_view
 from runtime.context import RequestContext
 from runtime.errors import ApiError
+from runtime.execution.submission import check_payload, check_placement, pool_of, resources_for
 from runtime.responses import Binary
-from runtime.store import DuplicateIdempotencyKey, InvalidCursor, NewTask, TaskNotCancellable
+from runtime.store import DuplicateIdempotencyKey, InvalidCursor, NewTask, TaskNotCancellable, TaskRecord
+from runtime.store.records import UNFINISHED_STATUSES
 
 
-async def submit_task(request: models.SubmitTaskInput, ctx: RequestContext) -> models.SubmitTaskResponse:
-    """Stores the task as pending; the runtime picks it up from there."""
-    new = NewTask(
+def _new_task(request: models.SubmitTaskInput, ctx: RequestContext) -> NewTask:
+    """Checks what can be checked without the store; the function and data above all."""
+    payload = request.payload.model_dump(mode="json")
+    function = check_payload(request.type, payload, request.state_key)
+    resources = request.resources.model_dump(exclude_none=True) if request.resources else {}
+    resources = resources_for(resources, function)
+    return NewTask(
         tenant_id=ctx.tenant_id,
         type=request.type,
-        payload=request.payload.model_dump(mode="json"),
+        payload=payload,
         priority=request.priority,
         timeout_seconds=request.timeout_seconds,
         idempotency_key=request.idempotency_key,
         labels=request.labels or {},
         tee_required=request.tee_required,
         state_key=request.state_key,
-        dependencies=list(request.dependencies or []),
-        resources=request.resources.model_dump(exclude_none=True) if request.resources else {},
+        dependencies=list(dict.fromkeys(request.dependencies or [])),
+        resources=resources,
+        pool=pool_of(resources, request.tee_required),
     )
+
+
+def _accept(new: NewTask, ctx: RequestContext) -> TaskRecord:
+    """Store checks, then the pending row, then the message: one trip to the thread pool."""
+    services = ctx.services
+    runtime = services.runtime
+    if new.pool != "cpu" or new.resources:
+        check_placement(new.pool, new.resources, runtime.live_nodes(), services.cluster)
+    if new.dependencies:
+        known = services.store.tasks.statuses(new.tenant_id, new.dependencies)
+        unknown = [task_id for task_id in new.dependencies if task_id not in known]
+        if unknown:
+            raise ApiError(
+                "invalid_payload",
+                f"Unknown dependencies: {', '.join(unknown)}",
+                {"field": "dependencies", "unknown": unknown},
+            )
+    task = services.store.tasks.insert(new)
+    runtime.send(task)
+    return task
+
+
+async def submit_task(request: models.SubmitTaskInput, ctx: RequestContext) -> models.SubmitTaskResponse:
+    """Validates, stores the task as pending and hands it to the runtime's queue."""
+    new = _new_task(request, ctx)
     try:
-        task = await ctx.services.blocking.run(ctx.services.store.tasks.insert, new)
+        task = await ctx.services.blocking.run(_accept, new, ctx)
     except DuplicateIdempotencyKey as duplicate:
         raise ApiError(
             "duplicate_task",
@@ -106,6 +138,9 @@ async def cancel_task(request: models.CancelTaskInput, ctx: RequestContext) -> m
         ) from None
     if task is None:
         raise ApiError.task_not_found(request.task_id)
+    # A running task is stopped by the worker that runs it (cooperatively, else interrupted);
+    # the store already says cancelled, so it can never complete afterwards.
+    await ctx.services.blocking.run(ctx.services.runtime.bus.cancel, task.task_id)
     assert task.cancelled_at is not None
     return models.CancelTaskResponse(task_id=task.task_id, status=task.status, cancelled_at=task.cancelled_at)
 
@@ -131,9 +166,52 @@ async def get_task_proof(
     raise ApiError.not_implemented("getTaskProof")
 
 
+def _update(
+    task_id: str, status: str, progress: int, message: str | None, at: datetime
+) -> models.TaskStatusUpdate:
+    return models.TaskStatusUpdate(
+        task_id=task_id, status=status, progress=progress, message=message, timestamp=at
+    )
+
+
+async def _updates(task_id: str, ctx: RequestContext) -> AsyncIterator[models.TaskStatusUpdate]:
+    """The current state first, then every event in order, until a terminal status.
+
+    Events are rows of the store (written with each transition), so this works from any
+    gateway sharing the store; the event bus only wakes the stream early.
+    """
+    services = ctx.services
+    store = services.store
+    with services.runtime.bus.watch(task_id) as watch:
+        task = await services.blocking.run(store.tasks.get, ctx.tenant_id, task_id)
+        if task is None:
+            raise ApiError.task_not_found(task_id)
+        message = (task.error or {}).get("message") if task.error else None
+        yield _update(task_id, task.status, task.progress, message, task.updated_at)
+        seq, status = task.event_seq, task.status
+        while status in UNFINISHED_STATUSES:
+            watch.clear()
+            events = await services.blocking.run(store.tasks.events_after, task_id, seq)
+            for event in events:
+                yield _update(task_id, event.status, event.progress, event.message, event.at)
+                seq, status = event.seq, event.status
+                if status not in UNFINISHED_STATUSES:
+                    break
+            if not events:
+                await watch.wait()
+
+
 async def stream_task(
     request: models.StreamTaskInput, ctx: RequestContext
 ) -> AsyncIterator[models.TaskStatusUpdate]:
-    """GET /v1/tasks/{task_id}/stream: live updates come with the runtime. Not built yet: answers 501."""
-    raise ApiError.not_implemented("streamTask")
-    yield  # an async generator, like the built version
+    """GET /v1/tasks/{task_id}/stream and gRPC StreamTaskStatus: live status until the task ends."""
+    async for update in _updates(request.task_id, ctx):
+        yield update
+
+
+async def stream_task_events(
+    request: models.StreamTaskEventsInput, ctx: RequestContext
+) -> AsyncIterator[models.TaskStatusUpdate]:
+    """GET /v1/tasks/{task_id}/events: seed 001's name for the same stream."""
+    async for update in _updates(request.task_id, ctx):
+        yield update

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from generated import models
 from runtime.store import NodeRecord, QuotaRecord, TaskRecord, WebhookRecord
 
@@ -30,6 +32,8 @@ def task_view(task: TaskRecord) -> models.Task:
         tee_required=task.tee_required,
         tee_executed=task.tee_executed,
         proof_available=task.proof_available,
+        pool=task.pool,
+        device_emulated=task.device_emulated,
         metrics=models.TaskMetrics(
             queue_time_ms=task.queue_time_ms,
             execution_time_ms=task.execution_time_ms,
@@ -51,7 +55,15 @@ def webhook_view(webhook: WebhookRecord) -> models.Webhook:
     )
 
 
+def _resources(figures: dict[str, Any] | None) -> models.NodeResources | None:
+    return None if figures is None else models.NodeResources.model_validate(figures)
+
+
 def node_view(node: NodeRecord) -> models.Node:
+    info = node.info or {}
+    resources = dict(node.resources)
+    if "gpu" in info:  # the heartbeat's fresh memory and utilization figures
+        resources["gpu_devices"] = [info["gpu"]]
     return models.Node(
         node_id=node.node_id,
         role=node.role,
@@ -60,7 +72,9 @@ def node_view(node: NodeRecord) -> models.Node:
         address=node.address,
         started_at=node.started_at,
         last_heartbeat=node.last_heartbeat,
-        resources=models.NodeResources(**node.resources),
+        resources=models.NodeResources.model_validate(resources),
+        allocated=_resources(info.get("allocated")),
+        capacity=_resources(info.get("capacity")),
         tasks_running=node.tasks_running,
         is_leader=node.is_leader,
         tee_enabled=node.tee_enabled,

@@ -35,6 +35,10 @@ class Platform:
         """Built inside the running loop: grpclib binds a server to the loop it is made in."""
         return build_grpc_server(self.dispatcher)
 
+    def start_runtime(self, worker_threads: int | None = None) -> None:
+        """Starts nodes, recovery and in-process workers; `build` alone starts nothing."""
+        self.services.start_runtime(worker_threads)
+
     def ensure_admin_key(self) -> str | None:
         """On an empty store, mints one key with every scope so a new user can try the API."""
         if self.services.store.keys.count() > 0:
@@ -55,11 +59,13 @@ class Platform:
         rest = uvicorn.Server(config)
         grpc = self.grpc_server()
         await grpc.start(settings.grpc_host, settings.grpc_port)
+        await self.services.blocking.run(self.start_runtime)
         try:
             await rest.serve()
         finally:
             grpc.close()
             await grpc.wait_closed()
+            await self.services.blocking.run(self.services.runtime.stop)
 
 
 def serve(settings: Settings) -> None:
@@ -70,6 +76,9 @@ def serve(settings: Settings) -> None:
         print(f"Created the first admin key (tenant '{ADMIN_TENANT}', all scopes). Keep it:\n  {key}")
     print(f"REST  http://{settings.rest_host}:{settings.rest_port}  (Swagger UI at /ui/)")
     print(f"gRPC  {settings.grpc_host}:{settings.grpc_port}")
+    threads = services.worker_threads()
+    where = f"{threads} in-process worker threads (cpu pool)" if threads else "no in-process workers"
+    print(f"Broker {services.runtime.kind}, {where}")
     try:
         uvloop.run(platform.serve())
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""The `grey` command line: serve, keys, simulate, plan."""
+"""The `grey` command line: serve, worker, keys, simulate, plan."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ def serve(
     grpc_port: Annotated[int | None, typer.Option(help="gRPC port (default 4100)")] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind both servers to")] = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store")] = None,
+    broker_url: Annotated[
+        str | None, typer.Option(help="embedded (default), redis://... or amqp://...")
+    ] = None,
+    worker_threads: Annotated[
+        int | None,
+        typer.Option(help="In-process cpu pool threads (default: the config's if embedded, else 0)"),
+    ] = None,
 ) -> None:
     """Serve REST and gRPC from one process (embedded default: SQLite, in-process workers)."""
     from runtime.app import serve as run
@@ -32,8 +39,53 @@ def serve(
             rest_host=host,
             grpc_host=host,
             database_url=database_url,
+            broker_url=broker_url,
+            worker_threads=worker_threads,
         )
     )
+
+
+@app.command()
+def worker(
+    pool: Annotated[str, typer.Option(help="cpu or gpu")] = "cpu",
+    processes: Annotated[
+        int | None,
+        typer.Option("--processes", "-p", help="Worker processes (default: CPU count; gpu: one per GPU)"),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", "-t", help="Worker threads per process (default: the config's)")
+    ] = None,
+    queues: Annotated[
+        str | None,
+        typer.Option("--queues", "-Q", help="Priorities to consume, e.g. critical,high (default: all)"),
+    ] = None,
+    emulate_gpus: Annotated[
+        int | None, typer.Option(help="No GPU here: run N emulated GPU processes on the CPU")
+    ] = None,
+    broker_url: Annotated[str | None, typer.Option(help="redis://... or amqp://... (the gateway's)")] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store")] = None,
+) -> None:
+    """Run a worker pool: processes of Dramatiq worker threads, each one a node of the cluster."""
+    import os
+
+    from runtime.execution.processes import WorkerStartError, supervise
+    from runtime.execution.processes import plan as make_plan
+
+    settings = Settings.from_env(broker_url=broker_url, database_url=database_url)
+    try:
+        chosen = make_plan(settings, pool, processes, threads, queues, emulate_gpus)
+    except WorkerStartError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    # Children read the same settings from the environment.
+    os.environ["GREY_BROKER_URL"] = settings.broker_url
+    os.environ["GREY_DATABASE_URL"] = settings.database_url
+    devices = ", ".join(f"{d.name}#{d.index}" for d in chosen.devices) or "-"
+    console.print(
+        f"grey worker: pool {chosen.pool}, {chosen.processes} processes x {chosen.threads} threads, "
+        f"queues {','.join(chosen.priorities)}, GPUs {devices}"
+    )
+    supervise(chosen)
 
 
 @keys.command("create")

@@ -22,5 +22,10 @@ class Metrics:
         )
         self.tasks_submitted = Counter("tasks_submitted_total", "Tasks accepted", registry=self.registry)
 
+    def observe(self, operation: str, transport: str, code: str, seconds: float) -> None:
+        """One finished API call; `code` is `ok` or the error code."""
+        self.requests.labels(operation, transport, code).inc()
+        self.latency.labels(operation, transport).observe(seconds)
+
     def render(self) -> str:
         return generate_latest(self.registry).decode()

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from runtime.auth import Authenticator
 from runtime.blocking import BlockingPool
+from runtime.config import ClusterConfig, load_cluster_config
+from runtime.execution.runtime import Runtime
 from runtime.metrics import Metrics
 from runtime.ratelimit import RateLimiter, RateLimits
 from runtime.settings import Settings
@@ -25,11 +27,25 @@ class Services:
     blocking: BlockingPool
     metrics: Metrics
     node_id: str
+    cluster: ClusterConfig
+    runtime: Runtime
     version: str = VERSION
     started_at: float = field(default_factory=time.time)
 
     @classmethod
-    def open(cls, settings: Settings, rate_limits: RateLimits | None = None) -> Services:
+    def open(
+        cls,
+        settings: Settings,
+        rate_limits: RateLimits | None = None,
+        cluster: ClusterConfig | None = None,
+    ) -> Services:
+        """Opens the store and builds the runtime; starts no thread (see `start_runtime`)."""
+        if cluster is None:
+            cluster = (
+                load_cluster_config(settings.cluster_config)
+                if settings.cluster_config is not None
+                else ClusterConfig.default()
+            )
         store = Store.open(settings.database_url)
         return cls(
             settings=settings,
@@ -39,8 +55,27 @@ class Services:
             blocking=BlockingPool(settings.blocking_threads),
             metrics=Metrics(),
             node_id=f"grey-gateway-{socket.gethostname()}-{settings.rest_port}",
+            cluster=cluster,
+            runtime=Runtime(settings, store, cluster),
+        )
+
+    def worker_threads(self) -> int:
+        """Threads of the in-process cpu pool `grey serve` runs (see Settings.worker_threads)."""
+        if self.settings.worker_threads is not None:
+            return self.settings.worker_threads
+        if self.runtime.kind != "embedded":
+            return 0
+        return self.cluster.pools["cpu"].threads_per_node
+
+    def start_runtime(self, worker_threads: int | None = None) -> None:
+        """Gateway node, restart recovery, and the in-process pool (explicit: tests may skip it)."""
+        self.runtime.start(
+            gateway_node_id=self.node_id,
+            address=f"{self.settings.rest_host}:{self.settings.rest_port}",
+            worker_threads=self.worker_threads() if worker_threads is None else worker_threads,
         )
 
     def close(self) -> None:
+        self.runtime.close()
         self.blocking.shutdown()
         self.store.dispose()

@@ -34,6 +34,10 @@ class Settings:
     token_ttl_seconds: int = 900
     credential_cache_seconds: float = 5.0
     blocking_threads: int = 16
+    # In-process worker threads of `grey serve` (its cpu pool). None: the cluster config's
+    # cpu threads_per_node with the embedded broker, none with Redis/RabbitMQ (run
+    # `grey worker` there). 0: no in-process pool.
+    worker_threads: int | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -52,6 +56,7 @@ class Settings:
             "max_body_bytes": "GREY_MAX_BODY_BYTES",
             "token_ttl_seconds": "GREY_TOKEN_TTL_SECONDS",
             "blocking_threads": "GREY_BLOCKING_THREADS",
+            "worker_threads": "GREY_WORKER_THREADS",
         }
         for name, var in strings.items():
             if var in env:

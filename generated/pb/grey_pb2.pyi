@@ -166,6 +166,8 @@ class TaskStatus(_message.Message):
         "tee_executed",
         "proof_available",
         "metrics",
+        "pool",
+        "device_emulated",
     )
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
@@ -198,6 +200,8 @@ class TaskStatus(_message.Message):
     TEE_EXECUTED_FIELD_NUMBER: _ClassVar[int]
     PROOF_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_EMULATED_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     type: str
     status: str
@@ -221,6 +225,8 @@ class TaskStatus(_message.Message):
     tee_executed: bool
     proof_available: bool
     metrics: TaskMetrics
+    pool: str
+    device_emulated: bool
     def __init__(
         self,
         task_id: _Optional[str] = ...,
@@ -248,6 +254,8 @@ class TaskStatus(_message.Message):
         tee_executed: _Optional[bool] = ...,
         proof_available: _Optional[bool] = ...,
         metrics: _Optional[_Union[TaskMetrics, _Mapping]] = ...,
+        pool: _Optional[str] = ...,
+        device_emulated: _Optional[bool] = ...,
     ) -> None: ...
 
 class ListTasksRequest(_message.Message):
@@ -541,19 +549,57 @@ class ListNodesRequest(_message.Message):
     status: str
     def __init__(self, role: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
 
+class GpuDevice(_message.Message):
+    __slots__ = (
+        "index",
+        "name",
+        "memory_total_mb",
+        "memory_used_mb",
+        "utilization_percent",
+        "emulated",
+        "uuid",
+    )
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_TOTAL_MB_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_USED_MB_FIELD_NUMBER: _ClassVar[int]
+    UTILIZATION_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    EMULATED_FIELD_NUMBER: _ClassVar[int]
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    name: str
+    memory_total_mb: int
+    memory_used_mb: int
+    utilization_percent: int
+    emulated: bool
+    uuid: str
+    def __init__(
+        self,
+        index: _Optional[int] = ...,
+        name: _Optional[str] = ...,
+        memory_total_mb: _Optional[int] = ...,
+        memory_used_mb: _Optional[int] = ...,
+        utilization_percent: _Optional[int] = ...,
+        emulated: _Optional[bool] = ...,
+        uuid: _Optional[str] = ...,
+    ) -> None: ...
+
 class NodeResources(_message.Message):
-    __slots__ = ("cpu_cores", "memory_gb", "gpus")
+    __slots__ = ("cpu_cores", "memory_gb", "gpus", "gpu_devices")
     CPU_CORES_FIELD_NUMBER: _ClassVar[int]
     MEMORY_GB_FIELD_NUMBER: _ClassVar[int]
     GPUS_FIELD_NUMBER: _ClassVar[int]
+    GPU_DEVICES_FIELD_NUMBER: _ClassVar[int]
     cpu_cores: float
     memory_gb: float
     gpus: int
+    gpu_devices: _containers.RepeatedCompositeFieldContainer[GpuDevice]
     def __init__(
         self,
         cpu_cores: _Optional[float] = ...,
         memory_gb: _Optional[float] = ...,
         gpus: _Optional[int] = ...,
+        gpu_devices: _Optional[_Iterable[_Union[GpuDevice, _Mapping]]] = ...,
     ) -> None: ...
 
 class Node(_message.Message):
@@ -569,6 +615,8 @@ class Node(_message.Message):
         "tasks_running",
         "is_leader",
         "tee_enabled",
+        "allocated",
+        "capacity",
     )
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -581,6 +629,8 @@ class Node(_message.Message):
     TASKS_RUNNING_FIELD_NUMBER: _ClassVar[int]
     IS_LEADER_FIELD_NUMBER: _ClassVar[int]
     TEE_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATED_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     role: str
     status: str
@@ -592,6 +642,8 @@ class Node(_message.Message):
     tasks_running: int
     is_leader: bool
     tee_enabled: bool
+    allocated: NodeResources
+    capacity: NodeResources
     def __init__(
         self,
         node_id: _Optional[str] = ...,
@@ -607,6 +659,8 @@ class Node(_message.Message):
         tasks_running: _Optional[int] = ...,
         is_leader: _Optional[bool] = ...,
         tee_enabled: _Optional[bool] = ...,
+        allocated: _Optional[_Union[NodeResources, _Mapping]] = ...,
+        capacity: _Optional[_Union[NodeResources, _Mapping]] = ...,
     ) -> None: ...
 
 class NodeList(_message.Message):

@@ -1,14 +1,12 @@
-"""betterproto2 messages ⇄ the shared pydantic models, through their common JSON form.
+"""betterproto2 messages ⇄ the shared models, through the converters codegen writes.
 
-Field names are the same on both sides (the drift check holds codegen to it), so ProtoJSON
-with snake_case keys is the REST JSON. The few differences the contract allows are
-bridged here, by operation.
+Field names are the same on both sides (the drift check holds codegen to it), so a request
+message becomes the same input dict a REST body does. The few differences the contract
+allows (`x-grey-drift-allow`) are bridged here, by operation.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Callable
 from typing import Any
@@ -16,9 +14,11 @@ from typing import Any
 import betterproto2
 from pydantic import BaseModel
 
+from generated.grpc_convert import CONVERTERS
 from runtime.errors import ApiError
+from runtime.operation import OperationSpec
 
-Adapter = Callable[[dict[str, Any]], dict[str, Any]]
+Adapter = Callable[[Any], Any]
 
 
 def _submit_payload(raw: dict[str, Any]) -> dict[str, Any]:
@@ -27,31 +27,31 @@ def _submit_payload(raw: dict[str, Any]) -> dict[str, Any]:
     struct = raw.pop("payload_struct", None)
     if encoded:
         try:
-            raw["payload"] = json.loads(base64.b64decode(encoded))
-        except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ApiError("invalid_payload", f"payload is not JSON: {error}") from None
+            raw["payload"] = json.loads(encoded)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ApiError("invalid_payload", f"payload is not JSON: {error}", {"field": "payload"}) from None
     elif struct is not None:
         raw["payload"] = struct
     return raw
 
 
-def _token(raw: dict[str, Any]) -> dict[str, Any]:
-    return {"token": raw["access_token"], "expires_at": raw["expires_at"]}
+def _token(model: Any) -> dict[str, Any]:
+    """Seed 001 calls it `access_token` over REST and `token` over gRPC."""
+    return {"token": model.access_token, "expires_at": model.expires_at}
 
 
 REQUEST_ADAPTERS: dict[str, Adapter] = {"submitTask": _submit_payload}
 RESPONSE_ADAPTERS: dict[str, Adapter] = {"createToken": _token}
 
 
-def message_to_input(operation_id: str, message: betterproto2.Message) -> dict[str, Any]:
-    raw = message.to_dict(casing=betterproto2.Casing.SNAKE)
-    adapter = REQUEST_ADAPTERS.get(operation_id)
+def message_to_input(operation: OperationSpec, message: betterproto2.Message) -> dict[str, Any]:
+    assert operation.grpc is not None
+    raw = CONVERTERS[operation.grpc][0](message)
+    adapter = REQUEST_ADAPTERS.get(operation.operation_id)
     return adapter(raw) if adapter else raw
 
 
-def model_to_message(
-    operation_id: str, model: BaseModel, message_type: type[betterproto2.Message]
-) -> betterproto2.Message:
-    raw = model.model_dump(mode="json", exclude_none=True)
-    adapter = RESPONSE_ADAPTERS.get(operation_id)
-    return message_type.from_dict(adapter(raw) if adapter else raw)
+def model_to_message(operation: OperationSpec, model: BaseModel) -> betterproto2.Message:
+    assert operation.grpc is not None
+    adapter = RESPONSE_ADAPTERS.get(operation.operation_id)
+    return CONVERTERS[operation.grpc][1](adapter(model) if adapter else model)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import betterproto2
 import grpclib.server
 from grpclib.exceptions import GRPCError
 
@@ -44,42 +45,45 @@ class GrpcDispatcher:
     async def _prepare(self, stream: grpclib.server.Stream, operation: OperationSpec) -> tuple[Any, Any, Any]:
         message = await stream.recv_message()
         principal, _ = await self.dispatcher.admit(operation, credential_from_metadata(stream.metadata))
-        request = self.dispatcher.parse_input(operation, message_to_input(operation.operation_id, message))
+        request = self.dispatcher.parse_input(operation, message_to_input(operation, message))
         request_id = (stream.metadata or {}).get("x-request-id") or f"req_{uuid.uuid4()}"
         ctx = self.dispatcher.context(principal, request_id, "grpc")
         return request, ctx, self.dispatcher.handler(operation)
 
-    async def unary(
-        self,
-        stream: grpclib.server.Stream,
-        operation: OperationSpec,
-        response_type: type[betterproto2.Message],
-    ) -> None:
-        try:
+    async def unary(self, stream: grpclib.server.Stream, operation: OperationSpec) -> None:
+        async def answer() -> None:
             request, ctx, handler = await self._prepare(stream, operation)
-            result = await handler(request, ctx)
-            reply = model_to_message(operation.operation_id, result, response_type)
-        except GRPCError:
-            raise
-        except Exception as error:
-            await self._fail(stream, _as_api_error(error))
-            return
-        await stream.send_message(reply)
+            reply = model_to_message(operation, await handler(request, ctx))
+            await stream.send_message(reply)
 
-    async def server_stream(
-        self,
-        stream: grpclib.server.Stream,
-        operation: OperationSpec,
-        response_type: type[betterproto2.Message],
-    ) -> None:
-        try:
+        await self._observed(stream, operation, answer)
+
+    async def server_stream(self, stream: grpclib.server.Stream, operation: OperationSpec) -> None:
+        async def answer() -> None:
             request, ctx, handler = await self._prepare(stream, operation)
             async for update in handler(request, ctx):
-                await stream.send_message(model_to_message(operation.operation_id, update, response_type))
+                await stream.send_message(model_to_message(operation, update))
+
+        await self._observed(stream, operation, answer)
+
+    async def _observed(
+        self, stream: grpclib.server.Stream, operation: OperationSpec, answer: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Runs the call; any failure becomes its status and code; every call is counted."""
+        began = time.perf_counter()
+        outcome = "ok"
+        try:
+            await answer()
         except GRPCError:
+            outcome = "grpc_error"
             raise
         except Exception as error:
-            await self._fail(stream, _as_api_error(error))
+            failure = _as_api_error(error)
+            outcome = failure.code
+            await self._fail(stream, failure)
+        finally:
+            metrics = self.dispatcher.services.metrics
+            metrics.observe(operation.operation_id, "grpc", outcome, time.perf_counter() - began)
 
     @staticmethod
     async def _fail(stream: grpclib.server.Stream, error: ApiError) -> None:

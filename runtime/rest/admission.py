@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from generated.operations import OPERATIONS
 from runtime.dispatch import Dispatcher
+from runtime.rest.edge import CALL_KEY
 
 PRINCIPAL_KEY = "grey.principal"
 WINDOW_KEY = "grey.window"
@@ -38,6 +39,7 @@ class AdmissionMiddleware:
             routing = scope.get("extensions", {}).get(ROUTING_CONTEXT, {})
             operation = OPERATIONS.get(routing.get("operation_id") or "")
             if operation is not None:
+                scope[CALL_KEY]["operation"] = operation.operation_id
                 credential = credential_from_headers(scope["headers"])
                 principal, window = await self.dispatcher.admit(operation, credential)
                 scope[PRINCIPAL_KEY] = principal

@@ -43,4 +43,6 @@ def build_rest_app(dispatcher: Dispatcher) -> ASGIApp:
     # connexion resolves each operationId to its handler: the same table the endpoint calls.
     resolver = Resolver(function_resolver=lambda operation_id: dispatcher.handler(OPERATIONS[operation_id]))
     middleware.add_api(SPEC, base_path="", name="grey", resolver=resolver)
-    return EdgeMiddleware(middleware, dispatcher.services.settings.max_body_bytes)
+    return EdgeMiddleware(
+        middleware, dispatcher.services.settings.max_body_bytes, dispatcher.services.metrics
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from typing import Any
 
@@ -18,10 +19,13 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.errors import ApiError
+from runtime.metrics import Metrics
+from runtime.rest.routes import allowed_methods
 
 logger = logging.getLogger("grey.rest")
 
 REQUEST_ID_KEY = "grey.request_id"
+CALL_KEY = "grey.call"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _PROBLEM_CODES = {
     400: "bad_request",
@@ -48,7 +52,7 @@ def as_api_error(error: Exception) -> ApiError:
         return ApiError(code, str(error.detail or error.title))
     if isinstance(error, HTTPException):
         code = _PROBLEM_CODES.get(error.status_code, "bad_request")
-        return ApiError(code, str(error.detail))
+        return ApiError(code, str(error.detail), headers=dict(error.headers or {}))
     logger.exception("unhandled error", exc_info=error)
     return ApiError("internal_error", "Internal error; the request id identifies it in the logs")
 
@@ -63,9 +67,10 @@ def _request_id(scope: Scope) -> str:
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,6 +81,8 @@ class EdgeMiddleware:
             scope = {**scope, "path": path[4:], "raw_path": scope.get("raw_path", b"")[4:]}
         request_id = _request_id(scope)
         scope[REQUEST_ID_KEY] = request_id
+        # Shared by reference: layers below may copy the scope, the admission layer names the call.
+        call = scope[CALL_KEY] = {"operation": "unrouted"}
         id_header = (b"x-request-id", request_id.encode())
         started = False
 
@@ -86,6 +93,8 @@ class EdgeMiddleware:
                 message["headers"] = [*message.get("headers", []), id_header]
             await send(message)
 
+        began = time.perf_counter()
+        outcome = "ok"
         try:
             self._check_declared_length(scope)
             await self.app(scope, self._limited(receive), send_with_id)
@@ -93,7 +102,14 @@ class EdgeMiddleware:
             if started:
                 logger.exception("error after the response started", exc_info=error)
                 return
-            await send_error(send_with_id, as_api_error(error), request_id)
+            api_error = as_api_error(error)
+            outcome = api_error.code
+            if api_error.code == "method_not_allowed":
+                # connexion routes each method separately, so Starlette's Allow names only one.
+                api_error.headers["Allow"] = ", ".join(allowed_methods(scope["path"]))
+            await send_error(send_with_id, api_error, request_id)
+        finally:
+            self.metrics.observe(call["operation"], "rest", outcome, time.perf_counter() - began)
 
     def _check_declared_length(self, scope: Scope) -> None:
         for name, value in scope["headers"]:

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import jsonschema_rs
+from connexion.middleware.abstract import ROUTING_CONTEXT
 from connexion.middleware.request_validation import (
     RequestValidationAPI,
     RequestValidationMiddleware,
@@ -183,4 +184,21 @@ class CompiledValidationAPI(RequestValidationAPI):
 
 
 class CompiledValidationMiddleware(RequestValidationMiddleware):
+    """Finds the operation by id alone.
+
+    connexion's lookup also keys on the API base path it derives from the URL, which differs
+    for some odd paths (e.g. `/v1/tasks/%0A`) and then silently skips validation.
+    """
+
     api_cls = CompiledValidationAPI  # type: ignore[assignment]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            operation_id = scope.get("extensions", {}).get(ROUTING_CONTEXT, {}).get("operation_id")
+            for apis in self.apis.values():
+                for api in apis:
+                    operation = api.operations.get(operation_id)
+                    if operation is not None:
+                        await operation(scope, receive, send)
+                        return
+        await self.app(scope, receive, send)

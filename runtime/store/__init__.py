@@ -29,6 +29,7 @@ from runtime.store.records import (
     NewTask,
     NodeRecord,
     QuotaRecord,
+    TaskEvent,
     TaskPage,
     TaskRecord,
     WebhookRecord,
@@ -36,7 +37,8 @@ from runtime.store.records import (
 )
 from runtime.store.schema import metadata
 from runtime.store.settings import SettingsRepository
-from runtime.store.tasks import TaskRepository
+from runtime.store.states import BatchRepository, StateRepository
+from runtime.store.tasks import ChangeListener, TaskRepository
 from runtime.store.webhooks import WebhookRepository
 
 
@@ -51,6 +53,8 @@ class Store:
         self.webhooks = WebhookRepository(engine)
         self.nodes = NodeRepository(engine)
         self.settings = SettingsRepository(engine)
+        self.states = StateRepository(engine)
+        self.batches = BatchRepository(engine)
 
     @classmethod
     def open(cls, url: str | URL) -> Store:
@@ -91,6 +95,8 @@ __all__ = [
     "TASK_STATUSES",
     "UNFINISHED_STATUSES",
     "ApiKeyRecord",
+    "BatchRepository",
+    "ChangeListener",
     "DuplicateIdempotencyKey",
     "InvalidCursor",
     "KeyRepository",
@@ -100,8 +106,10 @@ __all__ = [
     "QuotaRecord",
     "QuotaRepository",
     "SettingsRepository",
+    "StateRepository",
     "Store",
     "StoreError",
+    "TaskEvent",
     "TaskNotCancellable",
     "TaskPage",
     "TaskRecord",

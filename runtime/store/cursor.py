@@ -1,30 +1,29 @@
-"""Opaque listTasks cursors: the (created_at, task_id) of the last row of a page."""
+"""listTasks cursors: the position (created_at, task_id) of the last row of a page.
+
+Written `<microseconds since the epoch>.<task_id>`. Every string of that shape is a valid
+position in the keyset order, so the contract can state the pattern and a well-formed
+cursor never fails; anything else raises InvalidCursor.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 from runtime.store.errors import InvalidCursor
 
+PATTERN = re.compile(r"^([0-9]{1,17})\.([A-Za-z0-9_-]{1,128})$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def encode_cursor(created_at: datetime, task_id: str) -> str:
-    """URL-safe base64 of a small JSON object, without padding."""
-    raw = json.dumps({"c": created_at.isoformat(), "t": task_id}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    micros = (created_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros}.{task_id}"
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     """Inverse of `encode_cursor`; anything else raises InvalidCursor."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-        created_at = datetime.fromisoformat(data["c"])
-        task_id = data["t"]
-    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
-        raise InvalidCursor(f"invalid cursor {cursor!r}") from exc
-    if created_at.tzinfo is None or not isinstance(task_id, str):
+    match = PATTERN.match(cursor)
+    if match is None:
         raise InvalidCursor(f"invalid cursor {cursor!r}")
-    return created_at, task_id
+    return _EPOCH + timedelta(microseconds=int(match.group(1))), match.group(2)

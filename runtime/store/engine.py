@@ -6,6 +6,7 @@ worker threads, so every engine here is thread-safe and pooled.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ def _sqlite_engine(url: URL) -> Engine:
         Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
 
+    _serialize_writes(engine)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -66,3 +69,30 @@ def _sqlite_engine(url: URL) -> Engine:
             cursor.close()
 
     return engine
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+def _serialize_writes(engine: Engine) -> None:
+    """One write transaction at a time per process, queued in Python.
+
+    SQLite allows one writer; a second one waits in SQLite's busy handler, which sleeps in
+    steps of up to 100 ms. Worker threads writing at once then spend their time asleep
+    (and a starved heartbeat can time out). Queuing them on a lock costs nothing: SQLite
+    would have run them one by one anyway. Reads are not affected.
+    """
+    lock = threading.RLock()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not conn.info.get("grey_write_lock") and statement.lstrip()[:7].upper().startswith(_WRITES):
+            lock.acquire()
+            conn.info["grey_write_lock"] = True
+
+    def _release(conn: Any) -> None:
+        if conn.info.pop("grey_write_lock", False):
+            lock.release()
+
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)

@@ -97,10 +97,23 @@ class TaskRecord:
     execution_time_ms: int | None
     cancel_reason: str | None
     updated_at: datetime
+    event_seq: int = 0
 
     @property
     def finished(self) -> bool:
         return self.status not in UNFINISHED_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEvent:
+    """One transition or progress message of a task; `seq` orders a task's events."""
+
+    task_id: str
+    seq: int
+    status: str
+    progress: int
+    message: str | None
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,8 @@ tasks = Table(
     Column("execution_time_ms", Integer, nullable=True),
     Column("cancel_reason", Text, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
+    # Bumped by every transition and progress report: the seq of the task's last event.
+    Column("event_seq", Integer, nullable=False, default=0, server_default="0"),
     # NULL keys are distinct on both backends: only real keys deduplicate.
     UniqueConstraint("tenant_id", "idempotency_key"),
     # listTasks: tenant, newest first, keyset on (created_at, task_id).
@@ -76,6 +78,44 @@ tasks = Table(
     Index(None, "tenant_id", "status"),
     # Throughput: tasks finished in the last hour.
     Index(None, "completed_at"),
+    # Stateful tasks: the unfinished tasks of one state key, in submission order.
+    Index(None, "tenant_id", "state_key", "created_at"),
+)
+
+# Every transition and progress message of a task, in order: what streams replay.
+task_events = Table(
+    "task_events",
+    metadata,
+    Column("task_id", String, ForeignKey("tasks.task_id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("status", String, nullable=False),
+    Column("progress", Integer, nullable=False),
+    Column("message", Text, nullable=True),
+    Column("at", UtcDateTime, nullable=False),
+)
+
+# The persisted state of stateful tasks, one row per (tenant, state_key).
+task_states = Table(
+    "task_states",
+    metadata,
+    Column("tenant_id", String, primary_key=True),
+    Column("state_key", String, primary_key=True),
+    Column("value", json_column_type(nullable=True), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_by", String, nullable=False),  # the task that wrote it
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Finished items of batch tasks: one row per item, written once (redeliveries count once).
+batch_items = Table(
+    "batch_items",
+    metadata,
+    Column("task_id", String, ForeignKey("tasks.task_id", ondelete="CASCADE"), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("status", String, nullable=False),  # completed | failed
+    Column("result", json_column_type(nullable=True), nullable=True),
+    Column("error", json_column_type(nullable=True), nullable=True),
+    Column("finished_at", UtcDateTime, nullable=False),
 )
 
 task_labels = Table(

@@ -6,17 +6,23 @@ delivers at least once, and a redelivered message must never move a task backwar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ClauseElement,
     ColumnElement,
+    Connection,
     Engine,
     Row,
+    Update,
+    and_,
+    bindparam,
     exists,
     func,
+    or_,
     select,
     tuple_,
     update,
@@ -33,18 +39,42 @@ from runtime.store.records import (
     TASK_STATUSES,
     UNFINISHED_STATUSES,
     NewTask,
+    TaskEvent,
     TaskPage,
     TaskRecord,
 )
-from runtime.store.schema import task_labels, tasks
+from runtime.store.schema import task_events, task_labels, tasks
 
 # Columns the runtime may set in a transition. Identity, creation time (the list
 # order), status (set by `to_status`) and labels (mirrored in task_labels) are not.
-_FIXED_COLUMNS = {"task_id", "tenant_id", "created_at", "status", "labels"}
+_FIXED_COLUMNS = {"task_id", "tenant_id", "created_at", "status", "labels", "event_seq"}
 _TRANSITION_FIELDS = frozenset(tasks.c.keys()) - _FIXED_COLUMNS
 
 _INSERT_TASK = tasks.insert()
 _INSERT_LABELS = task_labels.insert()
+_INSERT_EVENT = task_events.insert()
+_GET_ANY = select(tasks).where(tasks.c.task_id == bindparam("w_task_id"))
+_GET_OWN = _GET_ANY.where(tasks.c.tenant_id == bindparam("w_tenant_id"))
+
+# Transitions come in a few shapes (claim, complete, fail, retry...): each shape's UPDATE is
+# built once with bind parameters. Building a Core statement for this wide table costs more
+# than running it on SQLite.
+_TRANSITIONS: dict[tuple[Any, ...], Update] = {}
+
+
+def _transition_statement(
+    from_statuses: tuple[str, ...], names: tuple[str, ...], matched: tuple[str, ...]
+) -> Update:
+    key = (from_statuses, names, matched)
+    stmt = _TRANSITIONS.get(key)
+    if stmt is None:
+        values: dict[str, Any] = {name: bindparam(f"v_{name}", type_=tasks.c[name].type) for name in names}
+        values["event_seq"] = tasks.c.event_seq + 1
+        conditions = [tasks.c.task_id == bindparam("w_task_id"), tasks.c.status.in_(from_statuses)]
+        conditions += [tasks.c[name] == bindparam(f"w_{name}", type_=tasks.c[name].type) for name in matched]
+        stmt = update(tasks).where(*conditions).values(values).returning(tasks.c.event_seq, tasks.c.progress)
+        _TRANSITIONS[key] = stmt
+    return stmt
 
 
 if tuple(tasks.c.keys()) != tuple(field.name for field in dataclass_fields(TaskRecord)):
@@ -56,11 +86,75 @@ def _record(row: Row[Any]) -> TaskRecord:
     return TaskRecord(*row)
 
 
+_PROGRESS: dict[tuple[Any, ...], Update] = {}
+
+
+def _progress_statement(matched: tuple[str, ...], forward_only: bool) -> Update:
+    key = (matched, forward_only)
+    stmt = _PROGRESS.get(key)
+    if stmt is None:
+        conditions = [tasks.c.task_id == bindparam("w_task_id"), tasks.c.status == RUNNING]
+        conditions += [tasks.c[name] == bindparam(f"w_{name}", type_=tasks.c[name].type) for name in matched]
+        if forward_only:
+            conditions.append(tasks.c.progress < bindparam("v_progress"))
+        stmt = (
+            update(tasks)
+            .where(*conditions)
+            .values(
+                progress=bindparam("v_progress"),
+                updated_at=bindparam("v_updated_at", type_=tasks.c.updated_at.type),
+                event_seq=tasks.c.event_seq + 1,
+            )
+            .returning(tasks.c.event_seq)
+        )
+        _PROGRESS[key] = stmt
+    return stmt
+
+
+class ChangeListener:
+    """Told about every task event: inside its transaction (e.g. NOTIFY) and after commit."""
+
+    def in_transaction(self, conn: Connection, task_id: str) -> None:
+        """Runs before the commit: only for work that is itself transactional."""
+
+    def after_commit(self, task_id: str) -> None:
+        """Runs once the event is visible to every reader."""
+
+
+def _append_event(
+    conn: Connection, task_id: str, seq: int, status: str, progress: int, message: str | None, at: datetime
+) -> None:
+    conn.execute(
+        _INSERT_EVENT,
+        {
+            "task_id": task_id,
+            "seq": seq,
+            "status": status,
+            "progress": progress,
+            "message": message,
+            "at": at,
+        },
+    )
+
+
 class TaskRepository:
-    """Synchronous access to `tasks` and `task_labels`; safe to share between threads."""
+    """Synchronous access to `tasks` and `task_labels`; safe to share between threads.
+
+    Every status change and progress report also appends a row to `task_events` in the
+    same transaction (streams replay them in order) and then tells the listeners.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self.listeners: list[ChangeListener] = []
+
+    def _changed(self, conn: Connection, task_id: str) -> None:
+        for listener in self.listeners:
+            listener.in_transaction(conn, task_id)
+
+    def _committed(self, task_id: str) -> None:
+        for listener in self.listeners:
+            listener.after_commit(task_id)
 
     # -- submit ---------------------------------------------------------------
 
@@ -104,6 +198,7 @@ class TaskRepository:
             "execution_time_ms": None,
             "cancel_reason": None,
             "updated_at": new.created_at,
+            "event_seq": 0,
         }
         try:
             with self._engine.begin() as conn:
@@ -126,9 +221,7 @@ class TaskRepository:
         return TaskRecord(**row)
 
     def _id_for_idempotency_key(self, tenant_id: str, key: str) -> str | None:
-        stmt = select(tasks.c.task_id).where(
-            tasks.c.tenant_id == tenant_id, tasks.c.idempotency_key == key
-        )
+        stmt = select(tasks.c.task_id).where(tasks.c.tenant_id == tenant_id, tasks.c.idempotency_key == key)
         with self._engine.connect() as conn:
             return conn.execute(stmt).scalar_one_or_none()
 
@@ -136,11 +229,11 @@ class TaskRepository:
 
     def get(self, tenant_id: str | None, task_id: str) -> TaskRecord | None:
         """The task, or None if absent or another tenant's (None tenant: any, for the runtime)."""
-        stmt = select(tasks).where(tasks.c.task_id == task_id)
-        if tenant_id is not None:
-            stmt = stmt.where(tasks.c.tenant_id == tenant_id)
         with self._engine.connect() as conn:
-            row = conn.execute(stmt).first()
+            if tenant_id is None:
+                row = conn.execute(_GET_ANY, {"w_task_id": task_id}).first()
+            else:
+                row = conn.execute(_GET_OWN, {"w_task_id": task_id, "w_tenant_id": tenant_id}).first()
         return None if row is None else _record(row)
 
     def list(
@@ -234,17 +327,28 @@ class TaskRepository:
                 tasks.c.tenant_id == tenant_id,
                 tasks.c.status.in_(UNFINISHED_STATUSES),
             )
-            .values(status=CANCELLED, cancelled_at=now, cancel_reason=reason, updated_at=now)
+            .values(
+                status=CANCELLED,
+                cancelled_at=now,
+                cancel_reason=reason,
+                updated_at=now,
+                event_seq=tasks.c.event_seq + 1,
+            )
             .returning(*tasks.c)
         )
         with self._engine.begin() as conn:
             row = conn.execute(stmt).first()
             if row is not None:
-                return _record(row)
+                record = _record(row)
+                message = f"cancelled: {reason}" if reason else "cancelled"
+                _append_event(conn, task_id, record.event_seq, CANCELLED, record.progress, message, now)
+                self._changed(conn, task_id)
+        if row is not None:
+            self._committed(task_id)
+            return record
+        with self._engine.connect() as conn:
             status = conn.execute(
-                select(tasks.c.status).where(
-                    tasks.c.task_id == task_id, tasks.c.tenant_id == tenant_id
-                )
+                select(tasks.c.status).where(tasks.c.task_id == task_id, tasks.c.tenant_id == tenant_id)
             ).scalar_one_or_none()
         if status is None:
             return None
@@ -258,41 +362,156 @@ class TaskRepository:
         *,
         from_statuses: tuple[str, ...],
         to_status: str,
+        match: Mapping[str, Any] | None = None,
+        message: str | None = None,
+        also: Callable[[Connection], None] | None = None,
         **fields: Any,
     ) -> bool:
         """Move the task to `to_status` only if it is in one of `from_statuses`.
 
         `fields` are other columns to set in the same UPDATE (values or SQL
-        expressions such as `tasks.c.attempt + 1`). False means the task was absent
+        expressions such as `tasks.c.attempt + 1`). `match` adds equality conditions
+        (e.g. the attempt a worker claimed, so a node given up on cannot finish a task
+        that was re-queued). `also` runs in the same transaction when the update
+        matched (e.g. saving a stateful task's state). False means the task was absent
         or already elsewhere: a redelivered message must then do nothing.
         """
         unknown = fields.keys() - _TRANSITION_FIELDS
         if unknown:
             raise TypeError(f"transition cannot set {sorted(unknown)}")
-        values = {"updated_at": utc_now(), **fields, "status": to_status}
-        stmt = (
-            update(tasks)
-            .where(tasks.c.task_id == task_id, tasks.c.status.in_(from_statuses))
-            .values(values)
-        )
+        now = utc_now()
+        values = {"updated_at": now, **fields, "status": to_status}
+        match = match or {}
+        if any(isinstance(v, ClauseElement) for v in (*values.values(), *match.values())):
+            conditions = [tasks.c.task_id == task_id, tasks.c.status.in_(from_statuses)]
+            conditions += [tasks.c[name] == value for name, value in match.items()]
+            stmt = (
+                update(tasks)
+                .where(*conditions)
+                .values({**values, "event_seq": tasks.c.event_seq + 1})
+                .returning(tasks.c.event_seq, tasks.c.progress)
+            )
+            params: dict[str, Any] = {}
+        else:
+            names, matched = tuple(sorted(values)), tuple(sorted(match))
+            stmt = _transition_statement(tuple(from_statuses), names, matched)
+            params = {f"v_{name}": values[name] for name in names}
+            params |= {f"w_{name}": match[name] for name in matched}
+            params["w_task_id"] = task_id
         with self._engine.begin() as conn:
-            return conn.execute(stmt).rowcount == 1
+            row = conn.execute(stmt, params).first()
+            if row is None:
+                return False
+            _append_event(conn, task_id, row.event_seq, to_status, row.progress, message, now)
+            if also is not None:
+                also(conn)
+            self._changed(conn, task_id)
+        self._committed(task_id)
+        return True
 
-    def update_progress(self, task_id: str, progress: int) -> bool:
-        """Record progress (0-100) while the task runs; False once it has left `running`."""
-        stmt = (
-            update(tasks)
-            .where(tasks.c.task_id == task_id, tasks.c.status == RUNNING)
-            .values(progress=progress, updated_at=utc_now())
-        )
+    def update_progress(
+        self,
+        task_id: str,
+        progress: int,
+        message: str | None = None,
+        match: Mapping[str, Any] | None = None,
+        forward_only: bool = False,
+    ) -> bool:
+        """Record progress (0-100) while the task runs; False once it has left `running`.
+
+        `forward_only`: only if above the stored progress (concurrent reporters, e.g. batch
+        items, then never move it backwards).
+        """
+        now = utc_now()
+        match = dict(match or {})
+        stmt = _progress_statement(tuple(sorted(match)), forward_only)
+        params = {f"w_{name}": value for name, value in match.items()}
+        params |= {"w_task_id": task_id, "v_progress": progress, "v_updated_at": now}
         with self._engine.begin() as conn:
-            return conn.execute(stmt).rowcount == 1
+            seq = conn.execute(stmt, params).scalar_one_or_none()
+            if seq is None:
+                return False
+            _append_event(conn, task_id, seq, RUNNING, progress, message, now)
+            self._changed(conn, task_id)
+        self._committed(task_id)
+        return True
 
-    def unfinished(self, limit: int | None = None) -> list[TaskRecord]:
+    def events_after(self, task_id: str, seq: int) -> list[TaskEvent]:
+        """The task's events with a sequence number above `seq`, in order."""
+        stmt = (
+            select(task_events)
+            .where(task_events.c.task_id == task_id, task_events.c.seq > seq)
+            .order_by(task_events.c.seq)
+        )
+        with self._engine.connect() as conn:
+            return [TaskEvent(*row) for row in conn.execute(stmt)]
+
+    def statuses(self, tenant_id: str | None, task_ids: Iterable[str]) -> dict[str, str]:
+        """Status of each of these tasks that exists (and is the tenant's, unless None)."""
+        wanted = list(dict.fromkeys(task_ids))
+        if not wanted:
+            return {}
+        stmt = select(tasks.c.task_id, tasks.c.status).where(tasks.c.task_id.in_(wanted))
+        if tenant_id is not None:
+            stmt = stmt.where(tasks.c.tenant_id == tenant_id)
+        with self._engine.connect() as conn:
+            return {task_id: status for task_id, status in conn.execute(stmt)}
+
+    def earlier_unfinished(self, task: TaskRecord) -> str | None:
+        """An unfinished task submitted before `task` with its state key, if any (the one to wait for)."""
+        stmt = (
+            select(tasks.c.task_id)
+            .where(
+                tasks.c.tenant_id == task.tenant_id,
+                tasks.c.state_key == task.state_key,
+                tasks.c.status.in_(UNFINISHED_STATUSES),
+                or_(
+                    tasks.c.created_at < task.created_at,
+                    and_(tasks.c.created_at == task.created_at, tasks.c.task_id < task.task_id),
+                ),
+            )
+            .order_by(tasks.c.created_at, tasks.c.task_id)
+            .limit(1)
+        )
+        with self._engine.connect() as conn:
+            return conn.execute(stmt).scalar_one_or_none()
+
+    def next_unfinished(self, tenant_id: str, state_key: str) -> str | None:
+        """The oldest unfinished task of a state key: the one allowed to run next."""
+        stmt = (
+            select(tasks.c.task_id)
+            .where(
+                tasks.c.tenant_id == tenant_id,
+                tasks.c.state_key == state_key,
+                tasks.c.status.in_(UNFINISHED_STATUSES),
+            )
+            .order_by(tasks.c.created_at, tasks.c.task_id)
+            .limit(1)
+        )
+        with self._engine.connect() as conn:
+            return conn.execute(stmt).scalar_one_or_none()
+
+    def running_usage(self, tenant_id: str) -> tuple[int, float, float]:
+        """(running tasks, cpu, memory_gb) the tenant's running tasks requested."""
+        stmt = select(tasks.c.resources).where(tasks.c.tenant_id == tenant_id, tasks.c.status == RUNNING)
+        count, cpu, memory = 0, 0.0, 0.0
+        with self._engine.connect() as conn:
+            for (resources,) in conn.execute(stmt):
+                count += 1
+                cpu += float((resources or {}).get("cpu", 1))
+                memory += float((resources or {}).get("memory_gb", 0.5))
+        return count, cpu, memory
+
+    def unfinished(
+        self,
+        limit: int | None = None,
+        statuses: tuple[str, ...] = UNFINISHED_STATUSES,
+        pool: str | None = None,
+    ) -> list[TaskRecord]:
         """Pending and running tasks, oldest first: what a restart must re-enqueue."""
         stmt = (
             select(tasks)
-            .where(tasks.c.status.in_(UNFINISHED_STATUSES))
+            .where(tasks.c.status.in_(statuses), *([tasks.c.pool == pool] if pool else []))
             .order_by(tasks.c.created_at, tasks.c.task_id)
             .limit(limit)
         )

@@ -22,6 +22,7 @@ __all__ = (
     "GetProofRequest",
     "GetTaskResultRequest",
     "GetTaskStatusRequest",
+    "GpuDevice",
     "GreyServiceBase",
     "GreyServiceStub",
     "ListNodesRequest",
@@ -267,6 +268,26 @@ default_message_pool.register_message("grey.v1", "GetTaskStatusRequest", GetTask
 
 
 @dataclass(eq=False, repr=False)
+class GpuDevice(betterproto2.Message):
+    index: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+
+    name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    memory_total_mb: "int" = betterproto2.field(3, betterproto2.TYPE_INT64)
+
+    memory_used_mb: "int" = betterproto2.field(4, betterproto2.TYPE_INT64)
+
+    utilization_percent: "int" = betterproto2.field(5, betterproto2.TYPE_INT32)
+
+    emulated: "bool" = betterproto2.field(6, betterproto2.TYPE_BOOL)
+
+    uuid: "str | None" = betterproto2.field(7, betterproto2.TYPE_STRING, optional=True)
+
+
+default_message_pool.register_message("grey.v1", "GpuDevice", GpuDevice)
+
+
+@dataclass(eq=False, repr=False)
 class ListNodesRequest(betterproto2.Message):
     role: "str | None" = betterproto2.field(1, betterproto2.TYPE_STRING, optional=True)
 
@@ -344,6 +365,14 @@ class Node(betterproto2.Message):
 
     tee_enabled: "bool" = betterproto2.field(11, betterproto2.TYPE_BOOL)
 
+    allocated: "NodeResources | None" = betterproto2.field(
+        12, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+    capacity: "NodeResources | None" = betterproto2.field(
+        13, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
 
 default_message_pool.register_message("grey.v1", "Node", Node)
 
@@ -363,6 +392,8 @@ class NodeResources(betterproto2.Message):
     memory_gb: "float" = betterproto2.field(2, betterproto2.TYPE_DOUBLE)
 
     gpus: "int" = betterproto2.field(3, betterproto2.TYPE_INT32)
+
+    gpu_devices: "list[GpuDevice]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
 
 
 default_message_pool.register_message("grey.v1", "NodeResources", NodeResources)
@@ -631,6 +662,10 @@ class TaskStatus(betterproto2.Message):
     proof_available: "bool" = betterproto2.field(22, betterproto2.TYPE_BOOL)
 
     metrics: "TaskMetrics | None" = betterproto2.field(23, betterproto2.TYPE_MESSAGE, optional=True)
+
+    pool: "str" = betterproto2.field(24, betterproto2.TYPE_STRING)
+
+    device_emulated: "bool" = betterproto2.field(25, betterproto2.TYPE_BOOL)
 
 
 default_message_pool.register_message("grey.v1", "TaskStatus", TaskStatus)

@@ -1,0 +1,363 @@
+"""`make bench-runtime`: the runtime's end-to-end throughput against bare Dramatiq.
+
+On one Redis broker, in one run:
+
+1. Grey: no-op tasks submitted through the REST API (wrk, as fast as the gateway takes
+   them) to a `grey serve`-like gateway process, run by one worker process
+   (`--threads 8`), counted when the store records them completed:
+   tasks / (last completed_at - first created_at).
+2. Bare Dramatiq: the same number of no-op messages sent with `actor.send` and run by
+   one bare Dramatiq worker process with the same threads: messages / (last processed -
+   first sent).
+3. Latency: submit -> start (started_at - created_at) at 20 tasks/s, p50 and p99.
+4. Priority: a critical task behind 1,000 normal ones (and high behind 1,000 low), with
+   every worker thread busy: how many of the backlog started before it.
+
+Usage: python -m bench.runtime [--seconds 8] [--threads 8] [--redis URL] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+REDIS_URL = os.environ.get("GREY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
+NOOP = {"type": "stateless", "payload": {"function": "noop"}}
+
+
+# -- helper processes -----------------------------------------------------------------------
+
+
+def serve_gateway(port: int, database_url: str, broker_url: str, key_file: Path) -> None:
+    """A gateway process (REST) with its runtime started, no in-process workers."""
+    import uvicorn
+
+    from runtime.app import Platform
+    from runtime.auth import SCOPES
+    from runtime.ratelimit import RateLimits
+    from runtime.services import Services
+    from runtime.settings import Settings
+
+    unlimited = RateLimits(submit=10**9, tasks_read=10**9, cluster=10**9, other=10**9)
+    settings = Settings(database_url=database_url, broker_url=broker_url, rest_port=port, worker_threads=0)
+    services = Services.open(settings, unlimited)
+    platform = Platform.build(services)
+    platform.start_runtime(worker_threads=0)
+    key_file.write_text(services.auth.create_key("bench", SCOPES))
+    uvicorn.run(
+        platform.rest,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
+
+
+def bare_worker(broker_url: str, count: int, threads: int) -> None:
+    """A bare Dramatiq worker: a no-op actor; prints the time the count-th message ended."""
+    import dramatiq
+    from dramatiq.brokers.redis import RedisBroker
+
+    broker = RedisBroker(url=broker_url)
+    done = threading.Event()
+    lock = threading.Lock()
+    seen = [0]
+
+    def noop() -> None:
+        with lock:
+            seen[0] += 1
+            if seen[0] == count:
+                print(f"done {time.time()}", flush=True)
+                done.set()
+
+    dramatiq.Actor(noop, broker=broker, actor_name="bench_noop", queue_name="bench", priority=0, options={})
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+    worker.start()
+    print("ready", flush=True)
+    done.wait()
+    worker.stop(timeout=1000)
+
+
+# -- measurements ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _flush(url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
+def run_bare(count: int, threads: int) -> float:
+    import dramatiq
+    from dramatiq.brokers.redis import RedisBroker
+
+    _flush(REDIS_URL)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bench.runtime", "bare-worker", REDIS_URL, str(count), str(threads)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "ready"
+    broker = RedisBroker(url=REDIS_URL)
+    actor = dramatiq.Actor(
+        lambda: None, broker=broker, actor_name="bench_noop", queue_name="bench", priority=0, options={}
+    )
+    started = time.time()
+    for _ in range(count):
+        actor.send()
+    line = child.stdout.readline().split()
+    child.wait(timeout=30)
+    return count / (float(line[1]) - started)
+
+
+class Grey:
+    """A gateway process and a worker process on Redis, with a store they share."""
+
+    def __init__(self, database_url: str, threads: int, workdir: Path) -> None:
+        _flush(REDIS_URL)
+        self.database_url, self.port = database_url, _free_port()
+        key_file = workdir / "key"
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.gateway = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.runtime",
+                "gateway",
+                str(self.port),
+                database_url,
+                REDIS_URL,
+                str(key_file),
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        worker_env = {**env, "GREY_BROKER_URL": REDIS_URL, "GREY_DATABASE_URL": database_url}
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "runtime.execution.processes", "--pool", "cpu", "--threads", str(threads)],
+            cwd=ROOT,
+            env=worker_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        from runtime.store import Store
+
+        self.store = Store.open(database_url)
+        deadline = time.monotonic() + 30
+        while not (key_file.exists() and key_file.read_text() and self._listening() and self._workers()):
+            if time.monotonic() > deadline:
+                raise SystemExit("gateway or worker did not start")
+            time.sleep(0.2)
+        self.key = key_file.read_text()
+
+    def _listening(self) -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def _workers(self) -> int:
+        return len([n for n in self.store.nodes.list(role="worker") if n.status == "active"])
+
+    def stop(self) -> None:
+        for process in (self.worker, self.gateway):
+            process.terminate()
+        for process in (self.worker, self.gateway):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.store.dispose()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def counts(self) -> dict[str, int]:
+        return self.store.tasks.count_by_status()
+
+    def wait_idle(self, timeout: float = 120) -> dict[str, int]:
+        deadline = time.monotonic() + timeout
+        while True:
+            counts = self.counts()
+            if counts["pending"] == 0 and counts["running"] == 0:
+                return counts
+            if time.monotonic() > deadline:
+                raise SystemExit(f"tasks did not finish: {counts}")
+            time.sleep(0.1)
+
+    def span(self) -> tuple[int, float]:
+        """(completed tasks, seconds from the first submit to the last completion)."""
+        from sqlalchemy import func, select
+
+        from runtime.store.schema import tasks
+
+        stmt = select(func.count(), func.min(tasks.c.created_at), func.max(tasks.c.completed_at)).where(
+            tasks.c.status == "completed"
+        )
+        with self.store.engine.connect() as conn:
+            count, first, last = conn.execute(stmt).one()
+        return count, (last - first).total_seconds()
+
+
+def wrk_submit(grey: Grey, seconds: float, connections: int = 4) -> None:
+    script = (
+        'wrk.method = "POST"\n'
+        f"wrk.body = '{json.dumps(NOOP)}'\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {grey.key}"\n'
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "-s",
+            handle.name,
+            f"{grey.url}/v1/tasks",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if re.search(r"Non-2xx or 3xx responses: (\d+)", output):
+        raise SystemExit(f"wrk saw errors:\n{output}")
+
+
+async def _submit_many(grey: Grey, bodies: list[dict[str, Any]], concurrency: int = 16) -> list[str]:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {grey.key}"}
+    ids: list[str] = [""] * len(bodies)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(len(bodies)):
+        queue.put_nowait(index)
+
+    async with httpx.AsyncClient(base_url=grey.url, headers=headers, timeout=30) as client:
+
+        async def pump() -> None:
+            while not queue.empty():
+                index = queue.get_nowait()
+                response = await client.post("/v1/tasks", json=bodies[index])
+                response.raise_for_status()
+                ids[index] = response.json()["task_id"]
+
+        await asyncio.gather(*(pump() for _ in range(concurrency)))
+    return ids
+
+
+def latency(grey: Grey, count: int = 200, rate: float = 20.0) -> tuple[float, float]:
+    """p50 and p99 of submit -> start (ms) at a light, steady load."""
+    import httpx
+
+    ids = []
+    with httpx.Client(base_url=grey.url, headers={"Authorization": f"Bearer {grey.key}"}) as client:
+        for _ in range(count):
+            ids.append(client.post("/v1/tasks", json=NOOP).json()["task_id"])
+            time.sleep(1 / rate)
+    grey.wait_idle()
+    waits = sorted(
+        (task.started_at - task.created_at).total_seconds() * 1000
+        for task in (grey.store.tasks.get(None, i) for i in ids)
+        if task is not None and task.started_at is not None
+    )
+    return statistics.median(waits), waits[min(len(waits) - 1, int(len(waits) * 0.99))]
+
+
+def priority(grey: Grey, threads: int, urgent: str, behind: str, backlog: int = 1000) -> int:
+    """How many of `backlog` waiting tasks of priority `behind` started before one `urgent` task.
+
+    Every worker thread is held by a long task of priority `behind`; the backlog and then the
+    urgent task queue up behind them; cancelling the holders (DELETE stops running tasks)
+    frees all threads at once.
+    """
+    import httpx
+
+    holder = {
+        "type": "stateless",
+        "payload": {"function": "sleep", "data": {"seconds": 600}},
+        "priority": behind,
+    }
+    holders = asyncio.run(_submit_many(grey, [holder] * threads))
+    time.sleep(0.5)
+    waiting = asyncio.run(_submit_many(grey, [{**NOOP, "priority": behind}] * backlog))
+    [urgent_id] = asyncio.run(_submit_many(grey, [{**NOOP, "priority": urgent}]))
+    time.sleep(0.5)
+    with httpx.Client(base_url=grey.url, headers={"Authorization": f"Bearer {grey.key}"}) as client:
+        for task_id in holders:
+            client.delete(f"/v1/tasks/{task_id}")
+    grey.wait_idle()
+    first = grey.store.tasks.get(None, urgent_id)
+    assert first is not None and first.started_at is not None
+    started = (grey.store.tasks.get(None, i) for i in waiting)
+    return sum(
+        1 for t in started if t is not None and t.started_at is not None and t.started_at < first.started_at
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.runtime")
+    parser.add_argument("--seconds", type=float, default=8.0, help="how long wrk submits")
+    parser.add_argument("--threads", type=int, default=8, help="worker threads (both systems)")
+    parser.add_argument("--database-url", default=None, help="store (default: a fresh SQLite file)")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="grey-bench-"))
+    database_url = args.database_url or f"sqlite:///{workdir / 'grey.db'}"
+    print(
+        f"broker {REDIS_URL}, store {database_url.split('@')[-1]}, {args.threads} worker threads, "
+        f"{os.cpu_count()} cores"
+    )
+    grey = Grey(database_url, args.threads, workdir)
+    try:
+        wrk_submit(grey, args.seconds)
+        grey.wait_idle()
+        count, seconds = grey.span()
+        grey_rate = count / seconds
+        p50, p99 = latency(grey)
+        critical = priority(grey, args.threads, "critical", "normal")
+        high = priority(grey, args.threads, "high", "low")
+    finally:
+        grey.stop()
+    bare_rate = run_bare(count, args.threads)
+    print(f"grey   end to end (REST submit -> completed in store): {count} tasks, {grey_rate:8.1f} tasks/s")
+    print(f"bare Dramatiq (send -> processed):                    {count} msgs,  {bare_rate:8.1f} msgs/s")
+    print(f"ratio: {grey_rate / bare_rate:.2f}x bare Dramatiq (target >= 0.3x)")
+    print(f"submit -> start at 20 tasks/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(f"critical behind 1000 normal: {critical} normal started first (worker threads: {args.threads})")
+    print(f"high behind 1000 low: {high} low started first (worker threads: {args.threads})")
+    return 0
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "gateway":
+        serve_gateway(int(sys.argv[2]), sys.argv[3], sys.argv[4], Path(sys.argv[5]))
+    elif command == "bare-worker":
+        bare_worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        sys.exit(main())

@@ -1,0 +1,1 @@
+"""Locust users for Grey: REST (FastHttpUser) and gRPC (grpcio stubs)."""

@@ -1,0 +1,95 @@
+"""The Dramatiq actors: one per (pool, priority) queue for tasks and one for batch items.
+
+Messages carry only ids; everything else is read from the store when the message runs,
+so a message can be sent twice (redelivery, restart recovery, a lost node) at no risk.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import dramatiq
+from sqlalchemy.exc import OperationalError
+
+from runtime.config import POOLS, PRIORITIES, queue_name
+from runtime.execution.queues import BATCH_ITEM_ACTOR, DRAMATIQ_PRIORITY, TASK_ACTOR, actor_name
+from runtime.store import TaskRecord
+
+if TYPE_CHECKING:
+    from runtime.execution.executor import Executor
+
+logger = logging.getLogger("grey.actors")
+
+#: Store hiccups (e.g. a locked SQLite file) are retried this often before a message is dropped
+#: (the task stays in the store and a restart or reaper sends it again).
+INFRASTRUCTURE_RETRIES = 5
+
+
+def retry_when(retries: int, error: BaseException) -> bool:
+    """Dramatiq's Retries middleware retries what the executor asks for, and store hiccups."""
+    if isinstance(error, dramatiq.Retry):
+        return True
+    return isinstance(error, OperationalError) and retries < INFRASTRUCTURE_RETRIES
+
+
+class Dispatch:
+    """Declares the actors on a broker and sends task and batch-item messages."""
+
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self.broker = broker
+        self.executors: dict[str, Executor] = {}  # per pool, in processes that run workers
+        self._tasks: dict[tuple[str, str], dramatiq.Actor[Any, Any]] = {}
+        self._items: dict[tuple[str, str], dramatiq.Actor[Any, Any]] = {}
+        for pool in POOLS:
+            run_task, run_item = self._bodies(pool)
+            for priority in PRIORITIES:
+                key = (pool, priority)
+                self._tasks[key] = self._declare(run_task, TASK_ACTOR, pool, priority)
+                self._items[key] = self._declare(run_item, BATCH_ITEM_ACTOR, pool, priority)
+
+    def _declare(self, fn: Any, kind: str, pool: str, priority: str) -> dramatiq.Actor[Any, Any]:
+        return dramatiq.Actor(
+            fn,
+            broker=self.broker,
+            actor_name=actor_name(kind, pool, priority),
+            queue_name=queue_name(pool, priority),
+            priority=DRAMATIQ_PRIORITY[priority],
+            options={},
+        )
+
+    # -- actor bodies (run in worker threads) ----------------------------------------------
+
+    def _bodies(self, pool: str) -> tuple[Any, Any]:
+        def run_task(task_id: str, waits: int = 0) -> None:
+            self._executor(pool).run_task(task_id, waits)
+
+        def run_batch_item(task_id: str, index: int) -> None:
+            self._executor(pool).run_batch_item(task_id, index)
+
+        return run_task, run_batch_item
+
+    def _executor(self, pool: str) -> Executor:
+        executor = self.executors.get(pool)
+        if executor is None:
+            raise RuntimeError(f"this process runs no {pool} pool")
+        return executor
+
+    # -- sending --------------------------------------------------------------------------
+
+    def send(self, task: TaskRecord, *, delay_ms: int | None = None, waits: int = 0) -> None:
+        actor = self._tasks[(task.pool, task.priority)]
+        args: tuple[Any, ...] = (task.task_id, waits) if waits else (task.task_id,)
+        actor.send_with_options(args=args, delay=delay_ms)
+
+    def send_many(self, tasks: Iterable[TaskRecord]) -> int:
+        sent = 0
+        for task in tasks:
+            self.send(task)
+            sent += 1
+        return sent
+
+    def item_messages(self, task: TaskRecord, indexes: Iterable[int]) -> list[dramatiq.Message[Any]]:
+        actor = self._items[(task.pool, task.priority)]
+        return [actor.message(task.task_id, index) for index in indexes]

@@ -1,0 +1,91 @@
+"""Broker by URL: `embedded` (in-process), `redis://...`, `amqp://...`.
+
+The embedded broker is Dramatiq's StubBroker: messages live in this process only, which
+is enough because the store, not the broker, is the record of every task (a restart
+re-enqueues whatever the store holds as unfinished).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import Callbacks, CurrentMessage, Pipelines, Retries
+
+from runtime.execution.queues import IDLE_POLL_MS, priority_of_queue
+
+logger = logging.getLogger("grey.broker")
+
+EMBEDDED = ("", "embedded", "stub", "stub://", "memory://")
+
+
+def broker_kind(url: str) -> str:
+    """`embedded`, `redis` or `amqp`; ValueError for anything else."""
+    if url in EMBEDDED:
+        return "embedded"
+    scheme = url.split("://", 1)[0].lower()
+    if scheme in ("redis", "rediss", "unix"):
+        return "redis"
+    if scheme in ("amqp", "amqps"):
+        return "amqp"
+    raise ValueError(f"unsupported broker URL {url!r}: use embedded, redis://... or amqp://...")
+
+
+def middleware(retry_when: Any, min_backoff_ms: int, max_backoff_ms: int) -> list[dramatiq.Middleware]:
+    """Dramatiq's own pieces, minus TimeLimit (see runtime.execution.interrupts for why)."""
+    return [
+        CurrentMessage(),
+        Callbacks(),
+        Pipelines(),
+        Retries(retry_when=retry_when, min_backoff=min_backoff_ms, max_backoff=max_backoff_ms),
+    ]
+
+
+def _redis_broker(url: str, stack: list[dramatiq.Middleware]) -> dramatiq.Broker:
+    from dramatiq.brokers.redis import RedisBroker
+
+    class GreyRedisBroker(RedisBroker):
+        """Polls urgent queues more often while they are idle (see queues.IDLE_POLL_MS)."""
+
+        def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> dramatiq.Consumer:
+            ceiling = IDLE_POLL_MS[priority_of_queue(queue_name)]
+            return super().consume(queue_name, prefetch, min(timeout, ceiling))
+
+    # A worker silent for 30 s is offline for Redis, which then hands its unacked messages
+    # to others (our own heartbeats re-queue the tasks sooner; duplicates are harmless).
+    return GreyRedisBroker(url=url, middleware=stack, heartbeat_timeout=30000)
+
+
+def open_broker(url: str, stack: list[dramatiq.Middleware]) -> dramatiq.Broker:
+    kind = broker_kind(url)
+    if kind == "embedded":
+        return StubBroker(middleware=stack)
+    if kind == "redis":
+        return _redis_broker(url, stack)
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    return RabbitmqBroker(url=url, middleware=stack)
+
+
+def queue_depth(broker: dramatiq.Broker, queues: list[str]) -> int:
+    """Messages waiting (not yet fetched by a worker) in these queues."""
+    total = 0
+    try:
+        if isinstance(broker, StubBroker):
+            return sum(broker.queues[q].qsize() for q in queues if q in broker.queues)
+        client = getattr(broker, "client", None)
+        if client is not None:  # Redis: one list of message ids per queue
+            namespace = getattr(broker, "namespace", "dramatiq")
+            with client.pipeline(transaction=False) as pipe:
+                for q in queues:
+                    pipe.llen(f"{namespace}:{q}")
+                return int(sum(pipe.execute()))
+        counts = getattr(broker, "get_queue_message_counts", None)
+        if counts is not None:  # RabbitMQ: passive declare answers the ready count
+            for q in queues:
+                total += counts(q)[0]
+    except Exception:  # the figure is informative; never fail health for it
+        logger.warning("could not read the queue depth", exc_info=True)
+    return total

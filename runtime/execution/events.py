@@ -1,0 +1,318 @@
+"""The event bus: a doorbell saying "task X has new events" or "cancel task X".
+
+The events themselves are rows of `task_events`, written in the transaction of each
+transition; the bus only wakes whoever waits for them (SSE and gRPC streams, and the
+worker that must stop a cancelled task), across processes:
+
+- `redis://` broker: Redis pub/sub on the broker's server;
+- PostgreSQL store: LISTEN/NOTIFY, the NOTIFY sent inside the transition's transaction;
+- otherwise (embedded): in-process only. Streams also re-read the store every
+  `POLL_SECONDS`, so no setup depends on a doorbell arriving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from runtime.store import ChangeListener, Store
+
+logger = logging.getLogger("grey.events")
+
+CHANNEL = "grey_events"  # task doorbells: gateways (streams) listen
+CANCEL_CHANNEL = "grey_cancel"  # cancel requests: workers listen
+#: Streams re-read the store at least this often, doorbell or not.
+POLL_SECONDS = 1.0
+
+
+class Watch:
+    """One waiter on one task's events, bound to the event loop that created it."""
+
+    def __init__(self, bus: EventBus, task_id: str) -> None:
+        self.bus, self.task_id = bus, task_id
+        self.loop = asyncio.get_running_loop()
+        self.event = asyncio.Event()
+
+    def ring(self) -> None:
+        with contextlib.suppress(RuntimeError):  # loop closed: the stream is gone
+            self.loop.call_soon_threadsafe(self.event.set)
+
+    def clear(self) -> None:
+        self.event.clear()
+
+    async def wait(self, timeout: float | None = None) -> None:
+        """Until the doorbell rings or `timeout` (default POLL_SECONDS) passes."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.event.wait(), POLL_SECONDS if timeout is None else timeout)
+
+    def close(self) -> None:
+        self.bus._unwatch(self)
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class EventBus(ChangeListener):
+    """In-process delivery; subclasses add a transport between processes."""
+
+    kind = "local"
+
+    def __init__(self) -> None:
+        self.origin = uuid.uuid4().hex[:12]
+        self._lock = threading.Lock()
+        self._watches: dict[str, set[Watch]] = {}
+        self._cancel_handlers: list[Callable[[str], None]] = []
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self, tasks: bool = True) -> None:
+        """Start listening to other processes (no-op in-process); `tasks=False` (a worker
+        process): only to cancel requests, not to every task's doorbell."""
+
+    def stop(self) -> None:
+        """Stop listening."""
+
+    # -- publishing ----------------------------------------------------------------
+
+    def after_commit(self, task_id: str) -> None:
+        self._deliver("t", task_id)
+        self._publish("t", task_id)
+
+    def cancel(self, task_id: str) -> None:
+        """Ask whichever worker runs `task_id` to stop it."""
+        self._deliver("c", task_id)
+        self._publish("c", task_id)
+
+    def _publish(self, kind: str, task_id: str) -> None:
+        """Send to other processes (none in-process)."""
+
+    # -- receiving ------------------------------------------------------------------
+
+    def watch(self, task_id: str) -> Watch:
+        watch = Watch(self, task_id)
+        with self._lock:
+            self._watches.setdefault(task_id, set()).add(watch)
+        return watch
+
+    def _unwatch(self, watch: Watch) -> None:
+        with self._lock:
+            watches = self._watches.get(watch.task_id)
+            if watches is not None:
+                watches.discard(watch)
+                if not watches:
+                    del self._watches[watch.task_id]
+
+    def on_cancel(self, handler: Callable[[str], None]) -> None:
+        self._cancel_handlers.append(handler)
+
+    def remove_cancel_handler(self, handler: Callable[[str], None]) -> None:
+        if handler in self._cancel_handlers:
+            self._cancel_handlers.remove(handler)
+
+    def _deliver(self, kind: str, task_id: str) -> None:
+        if kind == "t":
+            with self._lock:
+                watches = list(self._watches.get(task_id, ()))
+            for watch in watches:
+                watch.ring()
+        elif kind == "c":
+            for handler in list(self._cancel_handlers):
+                try:
+                    handler(task_id)
+                except Exception:
+                    logger.exception("cancel handler failed for %s", task_id)
+
+    def _received(self, payload: str) -> None:
+        origin, _, rest = payload.partition("|")
+        kind, _, task_id = rest.partition("|")
+        if origin != self.origin and task_id:
+            self._deliver(kind, task_id)
+
+    def _encode(self, kind: str, task_id: str) -> str:
+        return f"{self.origin}|{kind}|{task_id}"
+
+
+class _ListenerBus(EventBus):
+    """A bus with one listener thread (Redis, PostgreSQL)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.listen_tasks = True
+
+    def channels(self) -> list[str]:
+        return [CHANNEL, CANCEL_CHANNEL] if self.listen_tasks else [CANCEL_CHANNEL]
+
+    def start(self, tasks: bool = True) -> None:
+        if self._thread is not None:
+            return
+        self.listen_tasks = tasks
+        self._stopped.clear()
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name=f"grey-{self.kind}-bus", daemon=True
+        )
+        self._thread.start()
+        ready.wait(timeout=5)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=3)
+            self._thread = None
+
+    def _run(self, ready: threading.Event) -> None:
+        while not self._stopped.is_set():
+            try:
+                self._listen(ready)
+            except Exception:
+                logger.warning("%s bus listener failed; reconnecting", self.kind, exc_info=True)
+                self._stopped.wait(1.0)
+            finally:
+                ready.set()
+
+    def _listen(self, ready: threading.Event) -> None:
+        raise NotImplementedError
+
+
+class RedisBus(_ListenerBus):
+    kind = "redis"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        import redis
+
+        self._client = redis.Redis.from_url(url)
+        self._outbox: list[tuple[str, str]] = []
+        self._pending = threading.Condition()
+        self._publisher: threading.Thread | None = None
+
+    def _publish(self, kind: str, task_id: str) -> None:
+        message = (CANCEL_CHANNEL if kind == "c" else CHANNEL, self._encode(kind, task_id))
+        if self._publisher is None:  # not started: publish in the caller's thread
+            self._send([message])
+            return
+        with self._pending:
+            self._outbox.append(message)
+            self._pending.notify()
+
+    def _send(self, messages: list[tuple[str, str]]) -> None:
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                for channel, payload in messages:
+                    pipe.publish(channel, payload)
+                pipe.execute()
+        except Exception:
+            logger.warning("could not publish %d doorbells", len(messages), exc_info=True)
+
+    def start(self, tasks: bool = True) -> None:
+        """Also a publisher thread: doorbells leave in batches (one round trip for many)."""
+        if self._publisher is None:
+            self._publisher = threading.Thread(
+                target=self._publish_loop, name="grey-redis-publish", daemon=True
+            )
+            self._publisher.start()
+        super().start(tasks)
+
+    def stop(self) -> None:
+        super().stop()
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            with self._pending:
+                self._pending.notify()
+            publisher.join(timeout=3)
+
+    def _publish_loop(self) -> None:
+        while True:
+            with self._pending:
+                while not self._outbox and not self._stopped.is_set():
+                    self._pending.wait(0.5)
+                batch, self._outbox = self._outbox, []
+            if batch:
+                self._send(batch)
+            elif self._stopped.is_set():
+                return
+
+    def _listen(self, ready: threading.Event) -> None:
+        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(*self.channels())
+            for _ in self.channels():
+                pubsub.get_message(timeout=1.0)  # the subscribe confirmations
+            ready.set()
+            while not self._stopped.is_set():
+                message = pubsub.get_message(timeout=0.1)
+                if message is not None and message["type"] == "message":
+                    self._received(message["data"].decode())
+        finally:
+            pubsub.close()
+
+
+class PostgresBus(_ListenerBus):
+    kind = "postgresql"
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self._store = store
+
+    def in_transaction(self, conn: Connection, task_id: str) -> None:
+        # Delivered at commit, never before: listeners read committed events only.
+        conn.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": CHANNEL, "payload": self._encode("t", task_id)},
+        )
+
+    def after_commit(self, task_id: str) -> None:
+        self._deliver("t", task_id)  # the NOTIFY went with the transaction
+
+    def _publish(self, kind: str, task_id: str) -> None:
+        try:
+            with self._store.engine.begin() as conn:
+                conn.execute(
+                    text("SELECT pg_notify(:channel, :payload)"),
+                    {
+                        "channel": CANCEL_CHANNEL if kind == "c" else CHANNEL,
+                        "payload": self._encode(kind, task_id),
+                    },
+                )
+        except Exception:
+            logger.warning("could not notify %s for %s", kind, task_id, exc_info=True)
+
+    def _listen(self, ready: threading.Event) -> None:
+        import psycopg
+
+        url = self._store.engine.url.set(drivername="postgresql")
+        dsn = url.render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for channel in self.channels():
+                conn.execute(f"LISTEN {channel}")
+            ready.set()
+            while not self._stopped.is_set():
+                for notify in conn.notifies(timeout=0.2, stop_after=256):
+                    self._received(notify.payload)
+
+
+def open_bus(broker_url: str, store: Store) -> EventBus:
+    """Redis pub/sub with a Redis broker, else NOTIFY with PostgreSQL, else in-process."""
+    from runtime.execution.broker import broker_kind
+
+    if broker_kind(broker_url) == "redis":
+        return RedisBus(broker_url)
+    if store.engine.dialect.name == "postgresql":
+        return PostgresBus(store)
+    return EventBus()
+
+
+def describe(bus: Any) -> str:
+    return getattr(bus, "kind", "local")

@@ -1,0 +1,266 @@
+"""Nodes: every gateway and worker process registers, heartbeats, and reaps silent peers.
+
+A node whose heartbeat stops for `heartbeat.timeout_seconds` is marked down by whichever
+live node notices first (one conditional UPDATE, so only one of them acts); the tasks it
+was running go back to pending and to the queue, and so do the pending tasks of its pool,
+whose messages it may have prefetched. Redelivered duplicates are harmless: a task starts
+only through the conditional pending -> running transition.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+from runtime import host
+from runtime.config import HeartbeatConfig
+from runtime.store import NodeRecord, Store, TaskRecord
+from runtime.store.coltypes import utc_now
+from runtime.store.records import PENDING, RUNNING
+
+logger = logging.getLogger("grey.nodes")
+
+ACTIVE, DRAINING, QUARANTINED, DOWN = "active", "draining", "quarantined", "down"
+ACCEPTING = frozenset({ACTIVE})
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a task asks of a node (seed 004): cores, memory, GPUs."""
+
+    cpu: float = 1.0
+    memory_gb: float = 0.5
+    gpu: int = 0
+
+    @classmethod
+    def of(cls, resources: dict[str, Any] | None) -> Request:
+        resources = resources or {}
+        return cls(
+            cpu=float(resources.get("cpu", 1.0)),
+            memory_gb=float(resources.get("memory_gb", 0.5)),
+            gpu=int(resources.get("gpu", 0)),
+        )
+
+
+class ResourceGate:
+    """A node's capacity: a task starts only once what it requests is free on the node."""
+
+    def __init__(self, cpu: float, memory_gb: float, gpus: int) -> None:
+        self.total = Request(cpu, memory_gb, gpus)
+        self._used = Request(0.0, 0.0, 0)
+        self._cond = threading.Condition()
+
+    def fits(self, request: Request) -> bool:
+        """Could this node ever run it?"""
+        total = self.total
+        return request.cpu <= total.cpu and request.memory_gb <= total.memory_gb and request.gpu <= total.gpu
+
+    def _free(self, request: Request) -> bool:
+        used, total = self._used, self.total
+        return (
+            used.cpu + request.cpu <= total.cpu + 1e-9
+            and used.memory_gb + request.memory_gb <= total.memory_gb + 1e-9
+            and used.gpu + request.gpu <= total.gpu
+        )
+
+    @contextmanager
+    def hold(self, request: Request) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: self._free(request))
+            self._used = Request(
+                self._used.cpu + request.cpu,
+                self._used.memory_gb + request.memory_gb,
+                self._used.gpu + request.gpu,
+            )
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._used = Request(
+                    self._used.cpu - request.cpu,
+                    self._used.memory_gb - request.memory_gb,
+                    self._used.gpu - request.gpu,
+                )
+                self._cond.notify_all()
+
+    def allocated(self) -> dict[str, float]:
+        with self._cond:
+            return {"cpu_cores": self._used.cpu, "memory_gb": self._used.memory_gb, "gpus": self._used.gpu}
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+@dataclass
+class NodeSpec:
+    """What a node registers: identity, role, pool, real resources and extra info."""
+
+    node_id: str
+    role: str  # gateway | worker
+    pool: str | None = None
+    address: str = ""
+    resources: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of_this_machine(
+        cls,
+        node_id: str,
+        role: str,
+        pool: str | None = None,
+        address: str = "",
+        gpus: list[dict[str, Any]] | None = None,
+    ) -> NodeSpec:
+        devices = gpus or []
+        return cls(
+            node_id=node_id,
+            role=role,
+            pool=pool,
+            address=address or hostname(),
+            resources={
+                "cpu_cores": host.cpu_cores(),
+                "memory_gb": host.memory_gb(),
+                "gpus": len(devices),
+                "gpu_devices": devices,
+            },
+            info={"pid": os.getpid(), "host": hostname()},
+        )
+
+
+class Reaper:
+    """Marks silent nodes down and puts their work back in the queue."""
+
+    def __init__(self, store: Store, resend: Callable[[TaskRecord], None], timeout_seconds: float) -> None:
+        self.store, self.resend, self.timeout = store, resend, timeout_seconds
+
+    def tick(self) -> list[str]:
+        downed = self.store.nodes.mark_stale_down(utc_now() - timedelta(seconds=self.timeout))
+        for node_id in downed:
+            self.requeue(node_id)
+        return downed
+
+    def requeue(self, node_id: str) -> int:
+        """Running tasks of `node_id` -> pending -> queue; then its pool's pending tasks again."""
+        node = self.store.nodes.get(node_id)
+        moved = 0
+        for task in self.store.tasks.running_on(node_id):
+            if task.type == "batch":
+                self.resend(task)  # items not finished yet are sent again
+                continue
+            if self.store.tasks.transition(
+                task.task_id,
+                from_statuses=(RUNNING,),
+                to_status=PENDING,
+                match={"executed_on": node_id, "attempt": task.attempt},
+                message=f"node {node_id} stopped heartbeating; re-queued",
+                progress=0,
+            ):
+                moved += 1
+                self.resend(task)
+        if node is not None and node.role == "worker" and node.pool:
+            for task in self.store.tasks.unfinished(statuses=(PENDING,), pool=node.pool):
+                self.resend(task)
+        if moved:
+            logger.warning("node %s is down: %d running tasks re-queued", node_id, moved)
+        return moved
+
+
+class NodeAgent:
+    """Registers one node, heartbeats for it and runs the reaper, on one daemon thread."""
+
+    def __init__(
+        self,
+        store: Store,
+        spec: NodeSpec,
+        heartbeat: HeartbeatConfig,
+        *,
+        running: Callable[[], int] = lambda: 0,
+        details: Callable[[], dict[str, Any]] = dict,
+        on_status: Callable[[str], None] | None = None,
+        on_beat: Callable[[], None] | None = None,
+        reaper: Reaper | None = None,
+    ) -> None:
+        self.store, self.spec, self.heartbeat = store, spec, heartbeat
+        self._running, self._details, self._on_status, self.reaper = running, details, on_status, reaper
+        self._on_beat = on_beat
+        self.status = ACTIVE
+        self.started_at = utc_now()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def node_id(self) -> str:
+        return self.spec.node_id
+
+    def register(self) -> None:
+        self.store.nodes.upsert(
+            NodeRecord(
+                node_id=self.spec.node_id,
+                role=self.spec.role,
+                status=ACTIVE,
+                address=self.spec.address,
+                started_at=self.started_at,
+                pool=self.spec.pool,
+                last_heartbeat=utc_now(),
+                resources=self.spec.resources,
+                tasks_running=self._running(),
+                info={**self.spec.info, **self._details()},
+            )
+        )
+        self._set_status(ACTIVE)
+
+    def start(self) -> None:
+        self.register()
+        self._stopped.clear()
+        self._thread = threading.Thread(target=self._loop, name=f"grey-node-{self.spec.role}", daemon=True)
+        self._thread.start()
+
+    def stop(self, mark_down: bool = True) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if mark_down:
+            try:
+                self.store.nodes.set_status(self.spec.node_id, DOWN)
+            except Exception:
+                logger.warning("could not mark node %s down", self.spec.node_id, exc_info=True)
+
+    def beat(self) -> None:
+        """One heartbeat (and reaper pass); re-registers a node that was given up on."""
+        status = self.store.nodes.heartbeat(
+            self.spec.node_id, utc_now(), self._running(), info={**self.spec.info, **self._details()}
+        )
+        if status is None or status == DOWN:
+            logger.warning("node %s was marked down; registering again", self.spec.node_id)
+            self.register()
+        else:
+            self._set_status(status)
+        if self._on_beat is not None:
+            self._on_beat()
+        if self.reaper is not None:
+            self.reaper.tick()
+
+    def _set_status(self, status: str) -> None:
+        if status != self.status:
+            self.status = status
+            if self._on_status is not None:
+                self._on_status(status)
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self.heartbeat.interval_seconds):
+            try:
+                self.beat()
+            except Exception:
+                logger.warning("heartbeat of %s failed", self.spec.node_id, exc_info=True)
+
+    def with_spec(self, **changes: Any) -> None:
+        self.spec = replace(self.spec, **changes)

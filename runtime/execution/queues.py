@@ -1,0 +1,44 @@
+"""Priority design: one broker queue per (pool, priority), one actor per queue.
+
+Dramatiq's `priority` actor option only orders messages a worker has already fetched
+(its in-memory work queue); it never reorders what waits in Redis or RabbitMQ. So every
+priority has its own queue (`cpu.critical` ... `cpu.low`, named by `runtime.config`), and
+the actor bound to each queue carries the matching Dramatiq priority. A worker consumes
+all four queues of its pool; whatever the consumers fetched is handed to worker threads
+most urgent first. A critical task behind any backlog of normal ones therefore waits at
+most for the tasks already holding worker threads.
+"""
+
+from __future__ import annotations
+
+from runtime.config import POOLS, PRIORITIES, queue_name
+
+#: Dramatiq priorities: lower runs first.
+DRAMATIQ_PRIORITY = {priority: rank for rank, priority in enumerate(PRIORITIES)}
+
+#: Idle poll ceiling per priority (ms) for polling brokers (Redis): urgent queues are
+#: looked at more often, so a critical task is fetched within ~10 ms of its submit.
+IDLE_POLL_MS = {"critical": 10, "high": 25, "normal": 100, "low": 100}
+
+TASK_ACTOR = "grey_task"
+BATCH_ITEM_ACTOR = "grey_batch_item"
+
+
+def actor_name(kind: str, pool: str, priority: str) -> str:
+    """e.g. `grey_task.cpu.critical`: one actor per queue, so Dramatiq knows its priority."""
+    return f"{kind}.{pool}.{priority}"
+
+
+def pool_queues(pool: str, priorities: tuple[str, ...] = PRIORITIES) -> list[str]:
+    """The broker queues a worker of `pool` consumes, most urgent first."""
+    return [queue_name(pool, priority) for priority in priorities]
+
+
+def all_queues() -> list[str]:
+    return [queue_name(pool, priority) for pool in POOLS for priority in PRIORITIES]
+
+
+def priority_of_queue(name: str) -> str:
+    """`cpu.critical` (or its delay queue `cpu.critical.DQ`) -> `critical`."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in DRAMATIQ_PRIORITY else "normal"

@@ -1,0 +1,172 @@
+"""The runtime of one process: broker, actors, event bus, and (once started) nodes and pools.
+
+Building it opens nothing that runs: `Services.open` builds one so the gateway can send
+messages, and tests drive such a gateway with no worker at all. `start()` registers the
+gateway node, re-enqueues what the store holds as unfinished, and (embedded default)
+starts the in-process cpu pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import dramatiq
+
+from runtime.config import ClusterConfig
+from runtime.execution import broker as brokers
+from runtime.execution.actors import Dispatch, retry_when
+from runtime.execution.events import EventBus, open_bus
+from runtime.execution.nodes import DOWN, NodeAgent, NodeSpec, Reaper
+from runtime.execution.queues import all_queues
+from runtime.execution.workers import PoolOptions, WorkerPool
+from runtime.settings import Settings
+from runtime.store import NodeRecord, Store, TaskRecord
+from runtime.store.records import PENDING, RUNNING
+
+logger = logging.getLogger("grey.runtime")
+
+NODE_CACHE_SECONDS = 1.0
+
+
+class Runtime:
+    def __init__(self, settings: Settings, store: Store, cluster: ClusterConfig) -> None:
+        self.settings, self.store, self.cluster = settings, store, cluster
+        self.kind = brokers.broker_kind(settings.broker_url)
+        retry = cluster.retry
+        stack = brokers.middleware(
+            retry_when,
+            min_backoff_ms=max(1, int(retry.backoff_base_seconds * 1000)),
+            max_backoff_ms=max(1, int(retry.backoff_max_seconds * 1000)),
+        )
+        self.broker: dramatiq.Broker = brokers.open_broker(settings.broker_url, stack)
+        self.dispatch = Dispatch(self.broker)
+        self.bus: EventBus = open_bus(settings.broker_url, store)
+        store.tasks.listeners.append(self.bus)
+        self.pools: list[WorkerPool] = []
+        self.agent: NodeAgent | None = None
+        self.started = False
+        self._nodes: tuple[float, list[NodeRecord]] = (0.0, [])
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(
+        self,
+        *,
+        gateway_node_id: str | None = None,
+        address: str = "",
+        worker_threads: int = 0,
+        recover: bool = True,
+    ) -> None:
+        """Bus listener, gateway node + reaper, restart recovery, the in-process cpu pool."""
+        if self.started:
+            return
+        self.started = True
+        self.bus.start()
+        own: list[str] = []
+        if gateway_node_id is not None:
+            spec = NodeSpec.of_this_machine(gateway_node_id, "gateway", address=address)
+            self.agent = NodeAgent(self.store, spec, self.cluster.heartbeat, reaper=self.reaper())
+            self.agent.start()
+            own += [gateway_node_id, embedded_node_id(gateway_node_id)]
+        if recover:
+            sent = self.recover(own)
+            if sent:
+                logger.info("re-enqueued %d unfinished tasks from the store", sent)
+        if worker_threads > 0:
+            node_id = embedded_node_id(gateway_node_id) if gateway_node_id else None
+            self.start_pool(PoolOptions(pool="cpu", threads=worker_threads, node_id=node_id, address=address))
+
+    def start_pool(self, options: PoolOptions) -> WorkerPool:
+        pool = WorkerPool(self, options).start()
+        self.pools.append(pool)
+        return pool
+
+    def stop(self) -> None:
+        for pool in reversed(self.pools):
+            pool.stop()
+        self.pools.clear()
+        if self.agent is not None:
+            self.agent.stop(mark_down=True)
+            self.agent = None
+        self.bus.stop()
+        self.started = False
+
+    def close(self) -> None:
+        self.stop()
+        self.broker.close()
+
+    # -- sending --------------------------------------------------------------------------
+
+    def send(self, task: TaskRecord) -> None:
+        self.dispatch.send(task)
+
+    def resend(self, task: TaskRecord) -> None:
+        """Send a task again: pending ones as a task message, running batches as missing items."""
+        if task.type == "batch" and task.status == RUNNING:
+            fresh = self.store.tasks.get(None, task.task_id)
+            if fresh is not None and fresh.status == RUNNING:
+                done = self.store.batches.finished_indexes(task.task_id)
+                missing = [i for i in range(len(fresh.payload.get("items") or [])) if i not in done]
+                if missing:
+                    dramatiq.group(self.dispatch.item_messages(fresh, missing), broker=self.broker).run()
+            return
+        self.dispatch.send(task)
+
+    def reaper(self) -> Reaper:
+        return Reaper(self.store, self.resend, self.cluster.heartbeat.timeout_seconds)
+
+    def recover(self, own_node_ids: list[str] | None = None) -> int:
+        """Re-enqueue every unfinished task, except those running on a node still alive.
+
+        Pending tasks may also still have a message in a durable broker: the duplicate is
+        harmless. Running tasks of this process's previous life, or of nodes that are down
+        or gone, go back to pending first.
+        """
+        own = set(own_node_ids or ())
+        nodes = {node.node_id: node for node in self.store.nodes.list()}
+        sent = 0
+        for task in self.store.tasks.unfinished():
+            if task.status == RUNNING:
+                node = nodes.get(task.executed_on or "")
+                if node is not None and node.status != DOWN and task.executed_on not in own:
+                    continue
+                if task.type == "batch":
+                    self.resend(task)
+                    sent += 1
+                    continue
+                if not self.store.tasks.transition(
+                    task.task_id,
+                    from_statuses=(RUNNING,),
+                    to_status=PENDING,
+                    match={"executed_on": task.executed_on, "attempt": task.attempt},
+                    message="re-queued after a restart",
+                    progress=0,
+                ):
+                    continue
+            self.dispatch.send(task)
+            sent += 1
+        return sent
+
+    # -- figures --------------------------------------------------------------------------
+
+    def live_nodes(self) -> list[NodeRecord]:
+        """Registered nodes not down (cached for a second: submit consults it)."""
+        at, nodes = self._nodes
+        now = time.monotonic()
+        if now - at > NODE_CACHE_SECONDS:
+            nodes = [node for node in self.store.nodes.list() if node.status != DOWN]
+            self._nodes = (now, nodes)
+        return nodes
+
+    def queue_depth(self) -> int:
+        return brokers.queue_depth(self.broker, all_queues())
+
+    def describe(self) -> dict[str, Any]:
+        return {"broker": self.kind, "bus": self.bus.kind, "pools": [p.options.pool for p in self.pools]}
+
+
+def embedded_node_id(gateway_node_id: str | None) -> str:
+    base = gateway_node_id or "grey-gateway"
+    return base.replace("grey-gateway-", "grey-worker-", 1) + "-cpu"

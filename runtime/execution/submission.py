@@ -1,0 +1,120 @@
+"""Submit-time checks: what can never run is answered now, never left to fail or wait.
+
+- the function named by `payload.function` exists and `payload.data` fits its input
+  (pipelines: every step's function, and the data given; batches: every item) -> 400;
+- `stateful` tasks have a `state_key` -> 400;
+- dependencies exist and are the tenant's -> 400;
+- the pool the resources route to exists (GPU/TEE workers registered, or declared in the
+  cluster config) -> 503, and one of its nodes is big enough -> 422.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime.config import ClusterConfig, route_pool
+from runtime.errors import ApiError
+from runtime.execution.functions import InvalidInput, TaskFunction, function_names, get_function
+from runtime.execution.nodes import Request
+from runtime.execution.pipeline import stages_of
+from runtime.store import NodeRecord
+
+MAX_BATCH_ITEMS = 10000
+
+
+def _invalid(message: str, field: str, **details: Any) -> ApiError:
+    return ApiError("invalid_payload", message, {"field": field, **details})
+
+
+def _function(name: Any, field: str) -> TaskFunction:
+    function = get_function(name) if isinstance(name, str) else None
+    if function is None:
+        raise _invalid(
+            f"unknown task function {name!r}; known: {', '.join(function_names())}",
+            field,
+            functions=function_names(),
+        )
+    return function
+
+
+def _parse(function: TaskFunction, data: Any, field: str) -> None:
+    try:
+        function.parse(data)
+    except InvalidInput as error:
+        raise _invalid(str(error), f"{field}.{error.field}" if field else error.field) from None
+
+
+def check_payload(task_type: str, payload: dict[str, Any], state_key: str | None) -> TaskFunction | None:
+    """Raises ApiError(invalid_payload) for a payload that could never run; returns its function."""
+    if task_type == "stateful" and not state_key:
+        raise _invalid("stateful tasks need a state_key", "state_key")
+    if task_type == "pipeline":
+        try:
+            stages = stages_of(payload)
+        except InvalidInput as error:
+            raise _invalid(str(error), error.field) from None
+        first = True
+        for stage in stages:
+            for step in stage:
+                function = _function(step["function"], "payload.steps.function")
+                if "data" in step and (first or payload.get("mode") == "parallel"):
+                    _parse(function, step["data"], "payload.steps")
+            first = False
+        return None
+    function = _function(payload.get("function") or "echo", "payload.function")
+    if task_type == "batch":
+        items = payload.get("items")
+        if not isinstance(items, list) or len(items) > MAX_BATCH_ITEMS:
+            message = f"a batch needs `items`: a list of at most {MAX_BATCH_ITEMS} inputs"
+            raise _invalid(message, "payload.items")
+        for index, item in enumerate(items):
+            _parse(function, item, f"payload.items[{index}]")
+        return function
+    _parse(function, payload.get("data"), "payload")
+    return function
+
+
+def resources_for(resources: dict[str, Any], function: TaskFunction | None) -> dict[str, Any]:
+    """A function registered for the gpu pool gets one GPU unless the task asks otherwise."""
+    if function is not None and function.pool == "gpu" and "gpu" not in resources:
+        return {**resources, "gpu": 1}
+    return resources
+
+
+def check_placement(
+    pool: str, resources: dict[str, Any], nodes: list[NodeRecord], cluster: ClusterConfig
+) -> None:
+    """503 when the pool does not exist at all, 422 when none of its nodes could fit the request."""
+    workers = [node for node in nodes if node.role == "worker" and node.pool == pool]
+    if not workers:
+        if pool != "cpu" and cluster.pools[pool].nodes == 0:
+            hint = "grey worker --pool gpu (or --emulate-gpus N without GPUs)" if pool == "gpu" else ""
+            raise ApiError(
+                "service_unavailable",
+                f"No {pool} pool: no {pool} worker is registered"
+                + (f"; start one with `{hint}`" if hint else ""),
+                {"pool": pool, "resources": resources},
+            )
+        return
+    request = Request.of(resources)
+    for node in workers:
+        capacity = (node.info or {}).get("capacity") or {}
+        if (
+            request.cpu <= float(capacity.get("cpu_cores", request.cpu))
+            and request.memory_gb <= float(capacity.get("memory_gb", request.memory_gb))
+            and request.gpu <= int(capacity.get("gpus", request.gpu))
+        ):
+            return
+    raise ApiError(
+        "unprocessable",
+        f"No {pool} node can ever fit this request",
+        {
+            "pool": pool,
+            "resources": resources,
+            "capacities": [(n.info or {}).get("capacity") for n in workers],
+        },
+    )
+
+
+def pool_of(resources: dict[str, Any], tee_required: bool) -> str:
+    return route_pool(int(resources.get("gpu", 0)), tee_required)

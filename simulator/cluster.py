@@ -1,0 +1,164 @@
+"""The cluster's state in the model: nodes with slots and resources, and per pool the
+`{pool}.{priority}` queues plus time-weighted counters (queue, busy, in system, capacity)."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from runtime.config import ClusterConfig
+from simulator.tasks import NPRI
+
+if TYPE_CHECKING:
+    from simulator.tasks import Task
+
+#: Slack for float sums of cores / memory released and taken back.
+EPS = 1e-9
+
+
+class Node:
+    """A worker node: threads (slots) and the resources task requests are placed against.
+
+    Like the runtime's ResourceGate, a thread that took a task too big for what is free on
+    its node holds on to it in `gate` until enough is released there.
+    """
+
+    __slots__ = (
+        "cpu",
+        "free_cpu",
+        "free_gpus",
+        "free_mem",
+        "free_threads",
+        "gate",
+        "gpus",
+        "idx",
+        "mem",
+        "pool",
+        "running",
+        "threads",
+        "up",
+    )
+
+    def __init__(self, pool: Pool, idx: int, threads: int, cpu: float, mem: float, gpus: int) -> None:
+        self.pool = pool
+        self.idx = idx
+        self.threads = threads
+        self.cpu = cpu
+        self.mem = mem
+        self.gpus = gpus
+        self.up = True
+        # A dict, not a set: it keeps start order, so re-queueing after a failure is the
+        # same in every run (a set of objects iterates in memory-address order).
+        self.running: dict[Task, None] = {}
+        self.gate: deque[Task] = deque()
+        self.reset()
+
+    def reset(self) -> None:
+        self.free_threads = self.threads
+        self.free_cpu = self.cpu
+        self.free_mem = self.mem
+        self.free_gpus = self.gpus
+
+    def fits(self, cpu: float, mem: float, gpu: int) -> bool:
+        """Is this much free on the node now?"""
+        return self.free_cpu + EPS >= cpu and self.free_mem + EPS >= mem and self.free_gpus >= gpu
+
+
+class Pool:
+    """A pool's nodes, its priority queues and its time-weighted counters."""
+
+    __slots__ = (
+        "area_busy",
+        "area_busy_gpus",
+        "area_gpus_up",
+        "area_nodes_up",
+        "area_q",
+        "area_sys",
+        "area_threads_up",
+        "avail",
+        "busy",
+        "busy_gpus",
+        "free_threads",
+        "gpus_up",
+        "idx",
+        "last",
+        "last_cap",
+        "name",
+        "nodes",
+        "nodes_up",
+        "nsys",
+        "qlen",
+        "queues",
+        "strict",
+        "threads_up",
+        "window",
+    )
+
+    def __init__(self, idx: int, name: str, cfg: ClusterConfig) -> None:
+        pc = cfg.pools[name]  # type: ignore[index]
+        self.idx = idx
+        self.name = name
+        self.strict = cfg.queues.policy == "strict"
+        self.queues: list[deque[Task]] = [deque() for _ in range(NPRI if self.strict else 1)]
+        self.nodes = [
+            Node(self, i, pc.threads_per_node, pc.cpu_cores, pc.memory_gb_per_node, pc.gpus_per_node)
+            for i in range(pc.nodes)
+        ]
+        # Up nodes with a free thread, in the order they became free (placement order).
+        self.avail: dict[int, Node] = {n.idx: n for n in self.nodes}
+        self.free_threads = pc.threads_per_node * pc.nodes
+        self.threads_up = self.free_threads
+        self.gpus_up = pc.gpus_per_node * pc.nodes
+        self.nodes_up = pc.nodes
+        self.qlen = 0
+        self.busy = 0
+        self.busy_gpus = 0
+        self.nsys = 0
+        self.last = 0.0
+        self.last_cap = 0.0
+        self.window: dict[str, float] = {}
+        self.zero()
+
+    def refuses(self, cpu: float, mem: float, gpu: int) -> str | None:
+        """Why no node of this pool could ever run such a request (None when one could)."""
+        if not self.nodes:
+            return "no_capacity"
+        n = self.nodes[0]
+        if cpu > n.cpu + EPS or mem > n.mem + EPS or gpu > n.gpus:
+            return "unschedulable"
+        return None
+
+    def zero(self) -> None:
+        self.area_q = self.area_busy = self.area_sys = 0.0
+        self.area_threads_up = self.area_nodes_up = 0.0
+        self.area_busy_gpus = self.area_gpus_up = 0.0
+
+    def advance(self, now: float) -> None:
+        """Accumulate the time-weighted task counters up to `now` (call before any change)."""
+        dt = now - self.last
+        if dt > 0:
+            self.area_q += self.qlen * dt
+            self.area_busy += self.busy * dt
+            self.area_sys += self.nsys * dt
+            self.area_busy_gpus += self.busy_gpus * dt
+            self.last = now
+
+    def advance_capacity(self, now: float) -> None:
+        """The same for capacity, which changes only when nodes fail or recover."""
+        dt = now - self.last_cap
+        if dt > 0:
+            self.area_threads_up += self.threads_up * dt
+            self.area_nodes_up += self.nodes_up * dt
+            self.area_gpus_up += self.gpus_up * dt
+            self.last_cap = now
+
+    def snapshot(self) -> dict[str, float]:
+        return {
+            "q": self.area_q,
+            "busy": self.area_busy,
+            "sys": self.area_sys,
+            "threads_up": self.area_threads_up,
+            "nodes_up": self.area_nodes_up,
+            "busy_gpus": self.area_busy_gpus,
+            "gpus_up": self.area_gpus_up,
+        }

@@ -1,0 +1,101 @@
+"""Service-time distributions, drawn in numpy batches so the per-task cost is a list index."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from runtime.config import ConfigError
+from simulator.workload import Constant, Empirical, Exponential, Lognormal
+
+BATCH = 4096
+
+_samples_cache: dict[str, np.ndarray] = {}
+
+
+class Batched:
+    """Calls `draw(n)` for n values at a time and hands them out one by one."""
+
+    __slots__ = ("_buf", "_draw", "_i")
+
+    def __init__(self, draw: Callable[[int], np.ndarray]) -> None:
+        self._draw = draw
+        self._buf: list[float] = []
+        self._i = 0
+
+    def __call__(self) -> float:
+        i = self._i
+        if i == len(self._buf):
+            self._buf = self._draw(BATCH).tolist()
+            i = 0
+        self._i = i + 1
+        return self._buf[i]
+
+
+def read_samples(path: str | Path) -> np.ndarray:
+    """Measured service times, one non-negative number per line (`#` starts a comment)."""
+    key = str(path)
+    if key in _samples_cache:
+        return _samples_cache[key]
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(p, [("", f"cannot read sample file: {exc.strerror or exc}")]) from exc
+    values: list[float] = []
+    for lineno, raw in enumerate(lines, start=1):
+        text = raw.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            v = float(text)
+        except ValueError:
+            what = f"expected a number of seconds, got {text!r}"
+            raise ConfigError(p, [(f"line {lineno}", what)]) from None
+        if not math.isfinite(v) or v < 0:
+            what = f"expected a finite number >= 0, got {text!r}"
+            raise ConfigError(p, [(f"line {lineno}", what)])
+        values.append(v)
+    if not values:
+        raise ConfigError(p, [("", "expected at least one sample, the file has none")])
+    arr = np.asarray(values, dtype=float)
+    _samples_cache[key] = arr
+    return arr
+
+
+def lognormal_params(mean: float, cv: float) -> tuple[float, float]:
+    """(mu, sigma) of the underlying normal for a lognormal with this mean and CV."""
+    sigma2 = math.log1p(cv * cv)
+    return math.log(mean) - sigma2 / 2, math.sqrt(sigma2)
+
+
+def make_sampler(
+    spec: Constant | Exponential | Lognormal | Empirical, rng: np.random.Generator
+) -> Callable[[], float]:
+    """A zero-argument callable returning one service time per call."""
+    if isinstance(spec, Constant):
+        value = float(spec.value)
+        return lambda: value
+    if isinstance(spec, Exponential):
+        mean = spec.mean
+        return Batched(lambda n: rng.exponential(mean, n))
+    if isinstance(spec, Lognormal):
+        mu, sigma = lognormal_params(spec.mean, spec.cv)
+        return Batched(lambda n: rng.lognormal(mu, sigma, n))
+    samples = read_samples(spec.path)
+    return Batched(lambda n: rng.choice(samples, n))
+
+
+def moments(spec: Constant | Exponential | Lognormal | Empirical) -> tuple[float, float]:
+    """(E[S], E[S^2]): what load and queueing formulas need."""
+    if isinstance(spec, Constant):
+        return spec.value, spec.value**2
+    if isinstance(spec, Exponential):
+        return spec.mean, 2 * spec.mean**2
+    if isinstance(spec, Lognormal):
+        return spec.mean, (1 + spec.cv**2) * spec.mean**2
+    s = read_samples(spec.path)
+    return float(s.mean()), float((s * s).mean())

@@ -1,0 +1,23 @@
+"""The README's promises that code can check."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from runtime.errors import ERRORS
+from tests.not_built import NOT_BUILT
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def test_error_table_matches_the_error_model() -> None:
+    rows = re.findall(r"^\| `(\w+)` \| (\d{3}) \| `(\w+)` \|$", README, flags=re.MULTILINE)
+    table = {code: (int(status), grpc) for code, status, grpc in rows}
+    assert table == {code: (kind.http_status, kind.grpc_status.name) for code, kind in ERRORS.items()}
+
+
+def test_not_built_list_matches_the_schemathesis_exclusions() -> None:
+    section = README.split("## Not built yet", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE))
+    assert listed == set(NOT_BUILT)

@@ -18,7 +18,7 @@ from typing import Any
 from runtime.config import POOLS, ClusterConfig, route_pool
 from simulator.model import RunLength
 from simulator.replications import ProgressHook, run_replications
-from simulator.service import moments
+from simulator.service import mean_capped
 from simulator.slo import SLO, judge
 from simulator.workload import Workload, mean_rate
 
@@ -177,8 +177,8 @@ def plan_capacity(
 
 
 def offered_load(workload: Workload) -> dict[str, dict[str, float]]:
-    """Mean busy threads / cores / memory / GPUs each pool must supply (trace streams and
-    failed attempts excluded): the floor under any node count that keeps queues stable."""
+    """Mean busy threads / cores / memory / GPUs each pool must supply, counting first
+    attempts only and no trace streams: an underestimate, so the floor it gives is safe."""
     out = {p: {"threads": 0.0, "cpu": 0.0, "memory_gb": 0.0, "gpu": 0.0} for p in POOLS}
     for stream in workload.streams:
         rate = mean_rate(stream.arrivals)
@@ -188,7 +188,7 @@ def offered_load(workload: Workload) -> dict[str, dict[str, float]]:
         for m in stream.mix:
             fn = workload.functions[m.function]
             lam = rate * m.weight / total
-            es = min(moments(fn.service)[0], fn.timeout_seconds)
+            es = mean_capped(fn.service, fn.timeout_seconds)
             pool = route_pool(fn.resources.gpu, fn.tee_required)
             work = lam * es
             out[pool]["threads"] += work

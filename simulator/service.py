@@ -89,6 +89,23 @@ def make_sampler(
     return Batched(lambda n: rng.choice(samples, n))
 
 
+def _phi(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def mean_capped(spec: Constant | Exponential | Lognormal | Empirical, cap: float) -> float:
+    """E[min(S, cap)]: the mean time an attempt holds its slot when cut at a timeout."""
+    if isinstance(spec, Constant):
+        return min(spec.value, cap)
+    if isinstance(spec, Exponential):
+        return spec.mean * -math.expm1(-cap / spec.mean)
+    if isinstance(spec, Lognormal):
+        mu, sigma = lognormal_params(spec.mean, spec.cv)
+        z = (math.log(cap) - mu) / sigma
+        return spec.mean * _phi(z - sigma) + cap * (1.0 - _phi(z))
+    return float(np.minimum(read_samples(spec.path), cap).mean())
+
+
 def moments(spec: Constant | Exponential | Lognormal | Empirical) -> tuple[float, float]:
     """(E[S], E[S^2]): what load and queueing formulas need."""
     if isinstance(spec, Constant):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from runtime.config import ConfigError
-from simulator.service import lognormal_params, make_sampler, moments, read_samples
-from simulator.workload import Empirical, Lognormal, Trace, load_workload
+from simulator.service import lognormal_params, make_sampler, mean_capped, moments, read_samples
+from simulator.workload import Constant, Empirical, Exponential, Lognormal, Trace, load_workload
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -120,3 +120,18 @@ def test_empirical_sampler_resamples_the_measured_values(tmp_path: Path) -> None
     xs = [sample() for _ in range(20_000)]
     assert set(xs) == {1.0, 2.0, 5.0}
     assert np.mean(xs) == pytest.approx(2.5, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        Lognormal(dist="lognormal", mean=2.0, cv=1.5),
+        Exponential(dist="exponential", mean=3.0),
+        Constant(dist="constant", value=5.0),
+    ],
+)
+def test_mean_capped_at_a_timeout_matches_sampling(spec: Lognormal | Exponential | Constant) -> None:
+    sample = make_sampler(spec, np.random.default_rng(3))
+    xs = np.minimum([sample() for _ in range(200_000)], 4.0)
+    assert mean_capped(spec, 4.0) == pytest.approx(xs.mean(), rel=0.01)
+    assert mean_capped(spec, 1e9) == pytest.approx(moments(spec)[0])

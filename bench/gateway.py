@@ -31,7 +31,8 @@ console = Console()
 
 SUBMIT_LUA = """
 wrk.method = "POST"
-wrk.body = '{"type": "stateless", "payload": {"function": "echo", "data": {"n": 1}}, "priority": "normal", "labels": {"env": "bench"}}'
+wrk.body = '{"type": "stateless", "payload": {"function": "echo", "data": {"n": 1}}, '
+    .. '"priority": "normal", "labels": {"env": "bench"}}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer KEY"
 """
@@ -64,9 +65,18 @@ class ServerProcess:
         folder = Path(tempfile.mkdtemp(dir=workdir))
         key_file = folder / "key"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.gateway_servers", kind, str(self.port),
-             f"sqlite:///{folder / 'grey.db'}", str(key_file)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "bench.gateway_servers",
+                kind,
+                str(self.port),
+                f"sqlite:///{folder / 'grey.db'}",
+                str(key_file),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
         assert self.process.stdout is not None
@@ -98,7 +108,9 @@ def _wrk(url: str, script: str, seconds: float) -> float:
         handle.write(script)
     output = subprocess.run(
         ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "-s", handle.name, url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
@@ -122,8 +134,9 @@ def _grpc(kind: str, workdir: Path) -> float:
     try:
         run = [sys.executable, "-m", "bench.grpc_load", str(server.port), server.key]
         subprocess.run([*run, str(WARMUP), str(CONNECTIONS)], check=True, capture_output=True)
-        output = subprocess.run([*run, str(SECONDS), str(CONNECTIONS)], check=True, capture_output=True,
-                                text=True).stdout.split()
+        output = subprocess.run(
+            [*run, str(SECONDS), str(CONNECTIONS)], check=True, capture_output=True, text=True
+        ).stdout.split()
         if output[1] != "0":
             raise SystemExit(f"{kind}: {output[1]} failed calls")
         return float(output[0])
@@ -158,7 +171,12 @@ def main() -> int:
         raise SystemExit("wrk is missing: apt-get install wrk (make bench-gateway does this)")
     workdir = Path(tempfile.mkdtemp(prefix="grey-bench-"))
     plan = [
-        ("GET /v1/cluster/health", lambda k: _rest(k, "/v1/cluster/health", HEALTH_LUA, workdir), "rest", 0.5),
+        (
+            "GET /v1/cluster/health",
+            lambda k: _rest(k, "/v1/cluster/health", HEALTH_LUA, workdir),
+            "rest",
+            0.5,
+        ),
         ("POST /v1/tasks", lambda k: _rest(k, "/v1/tasks", SUBMIT_LUA, workdir), "rest", 0.5),
         ("gRPC SubmitTask", lambda k: _grpc(k, workdir), "grpc", 0.7),
     ]
@@ -177,8 +195,14 @@ def main() -> int:
     for column in ("operation", "bare req/s", "Grey req/s", "ratio", "target", "met"):
         table.add_column(column)
     for r in results:
-        table.add_row(r.name, f"{r.bare:,.0f}", f"{r.grey:,.0f}", f"{r.ratio:.2f}×", f"≥ {r.target}×",
-                      "yes" if r.ratio >= r.target else "NO")
+        table.add_row(
+            r.name,
+            f"{r.bare:,.0f}",
+            f"{r.grey:,.0f}",
+            f"{r.ratio:.2f}×",
+            f"≥ {r.target}×",
+            "yes" if r.ratio >= r.target else "NO",
+        )
     console.print(table)
     _plot(results, Path("out/bench/gateway.png"))
     console.print("plot: out/bench/gateway.png")

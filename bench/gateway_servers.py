@@ -84,8 +84,12 @@ def bare_rest_app(services: Services) -> Starlette:
             return error(failure)
         return Response(result.model_dump_json(exclude_none=True), 200, window.headers(), "application/json")
 
-    return Starlette(routes=[Route("/v1/tasks", submit, methods=["POST"]),
-                             Route("/v1/cluster/health", health, methods=["GET"])])
+    return Starlette(
+        routes=[
+            Route("/v1/tasks", submit, methods=["POST"]),
+            Route("/v1/cluster/health", health, methods=["GET"]),
+        ]
+    )
 
 
 class BareSubmit:
@@ -108,8 +112,11 @@ class BareSubmit:
         )
 
     def __mapping__(self) -> dict[str, grpclib.const.Handler]:
-        return {"/grey.v1.GreyService/SubmitTask": grpclib.const.Handler(
-            self.submit, grpclib.const.Cardinality.UNARY_UNARY, SubmitTaskRequest, SubmitTaskResponse)}
+        return {
+            "/grey.v1.GreyService/SubmitTask": grpclib.const.Handler(
+                self.submit, grpclib.const.Cardinality.UNARY_UNARY, SubmitTaskRequest, SubmitTaskResponse
+            )
+        }
 
 
 async def _serve_grpc(build, port: int) -> None:
@@ -137,8 +144,16 @@ def main() -> None:
     else:
         raise SystemExit(f"unknown server kind {kind}")
     print("ready", flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-                log_level="warning", access_log=False, lifespan="off")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
 
 
 if __name__ == "__main__":

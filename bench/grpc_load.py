@@ -12,8 +12,8 @@ import time
 import grpc
 
 sys.path.insert(0, "generated/pb")
-from grey_pb2 import SubmitTaskRequest  # noqa: E402
-from grey_pb2_grpc import GreyServiceStub  # noqa: E402
+from grey_pb2 import SubmitTaskRequest
+from grey_pb2_grpc import GreyServiceStub
 
 
 def main() -> None:

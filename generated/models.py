@@ -492,8 +492,8 @@ class Quotas(BaseModel):
 
 
 class RateLimitStatus(BaseModel):
-    submit: RateLimitWindow
-    api: RateLimitWindow
+    submit: RateLimitWindow | None = None
+    api: RateLimitWindow | None = None
 
 
 class RateLimitUsages(BaseModel):
@@ -695,6 +695,15 @@ class TaskStatusUpdate(BaseModel):
     progress: int
     message: str | None = None
     timestamp: AwareDatetime | None = None
+
+
+class TaskStreamEvent(BaseModel):
+    event: Literal["status", "done"]
+    data: Annotated[
+        str,
+        Field(examples=['{"task_id": "task_abc123", "status": "running", "progress": 50}']),
+    ]
+    id: str | None = None
 
 
 class TenantQuotas(BaseModel):

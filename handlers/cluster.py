@@ -71,13 +71,15 @@ def _usage(ctx: RequestContext) -> models.ResourceUsage:
             max_concurrent_tasks=usage(quotas.max_concurrent_tasks, running),
         ),
         rate_limits=models.RateLimitUsages(
-            submit_rate=models.WindowUsage(
+            submit_rate=None
+            if window is None  # unlimited in the cluster config
+            else models.WindowUsage(
                 limit=window.limit,
                 current=window.limit - window.remaining,
                 reset_at=datetime.fromtimestamp(window.reset_at, UTC),
             )
         ),
-        throttled=window.remaining <= 0,
+        throttled=window is not None and window.remaining <= 0,
     )
 
 

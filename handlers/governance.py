@@ -33,18 +33,20 @@ async def update_quotas(request: models.UpdateQuotasInput, ctx: RequestContext) 
     return quotas_view(quotas)
 
 
-def _window(window: Window) -> models.RateLimitWindow:
+def _window(window: Window | None, seconds: int) -> models.RateLimitWindow | None:
+    if window is None:  # unlimited in the cluster config
+        return None
     return models.RateLimitWindow(
         limit=window.limit,
         remaining=window.remaining,
         reset_at=datetime.fromtimestamp(window.reset_at, UTC),
-        window_seconds=60,
+        window_seconds=seconds,
     )
 
 
 async def get_rate_limits(request: models.GetRateLimitsInput, ctx: RequestContext) -> models.RateLimitStatus:
     limiter = ctx.services.limiter
     return models.RateLimitStatus(
-        submit=_window(limiter.peek(ctx.tenant_id, "submit")),
-        api=_window(limiter.peek(ctx.tenant_id, "other")),
+        submit=_window(limiter.peek(ctx.tenant_id, "submit"), limiter.window_seconds),
+        api=_window(limiter.peek(ctx.tenant_id, "other"), limiter.window_seconds),
     )

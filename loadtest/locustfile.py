@@ -19,8 +19,8 @@ import grpc
 from locust import FastHttpUser, User, between, events, task
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generated" / "pb"))
-from grey_pb2 import GetTaskStatusRequest, SubmitTaskRequest  # noqa: E402
-from grey_pb2_grpc import GreyServiceStub  # noqa: E402
+from grey_pb2 import GetTaskStatusRequest, SubmitTaskRequest
+from grey_pb2_grpc import GreyServiceStub
 
 API_KEY = os.environ.get("GREY_API_KEY", "")
 GRPC_TARGET = os.environ.get("GREY_GRPC_TARGET", "127.0.0.1:4100")
@@ -70,14 +70,23 @@ class GrpcTenant(User):
         except grpc.RpcError as error:
             failure = error
         events.request.fire(
-            request_type="grpc", name=name, response_time=(time.perf_counter() - started) * 1000,
-            response_length=reply.ByteSize() if reply is not None else 0, exception=failure, context={},
+            request_type="grpc",
+            name=name,
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=reply.ByteSize() if reply is not None else 0,
+            exception=failure,
+            context={},
         )
         return reply
 
     @task
     def submit_and_read(self) -> None:
-        submitted = self._call("SubmitTask", self.stub.SubmitTask,
-                               SubmitTaskRequest(type="stateless", payload=b'{"function": "echo"}'))
+        submitted = self._call(
+            "SubmitTask",
+            self.stub.SubmitTask,
+            SubmitTaskRequest(type="stateless", payload=b'{"function": "echo"}'),
+        )
         if submitted is not None:
-            self._call("GetTaskStatus", self.stub.GetTaskStatus, GetTaskStatusRequest(task_id=submitted.task_id))
+            self._call(
+                "GetTaskStatus", self.stub.GetTaskStatus, GetTaskStatusRequest(task_id=submitted.task_id)
+            )

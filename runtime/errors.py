@@ -32,6 +32,7 @@ ERRORS: dict[str, ErrorKind] = {
     "duplicate_task": ErrorKind(409, Status.ALREADY_EXISTS),
     "task_not_cancellable": ErrorKind(409, Status.ABORTED),
     "result_not_ready": ErrorKind(409, Status.ABORTED),
+    "unschedulable": ErrorKind(409, Status.ABORTED),
     "payload_too_large": ErrorKind(413, Status.RESOURCE_EXHAUSTED),
     "unsupported_media_type": ErrorKind(415, Status.INVALID_ARGUMENT),
     "unprocessable": ErrorKind(422, Status.INVALID_ARGUMENT),

@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from limits import RateLimitItemPerMinute, storage, strategies
+from limits import RateLimitItem, RateLimitItemPerSecond, storage, strategies
 
+from runtime.config import RateLimits
 from runtime.errors import ApiError
 from runtime.operation import OperationSpec
 
@@ -29,14 +30,7 @@ class Window:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimits:
-    """Requests per minute per tenant, by endpoint class."""
-
-    submit: int = 1000
-    tasks_read: int = 10000
-    cluster: int = 1000
-    other: int = 5000
+BUCKETS = ("submit", "tasks_read", "cluster", "other")
 
 
 def bucket_of(operation: OperationSpec) -> str:
@@ -50,17 +44,25 @@ def bucket_of(operation: OperationSpec) -> str:
 
 
 class RateLimiter:
+    """Limits from the cluster config's `rate_limits` (None there means unlimited)."""
+
     def __init__(self, limits: RateLimits, storage_url: str = "memory://") -> None:
         self._storage = storage.storage_from_string(storage_url)
         self._strategy = strategies.SlidingWindowCounterRateLimiter(self._storage)
-        self._items = {
-            name: RateLimitItemPerMinute(getattr(limits, name))
-            for name in ("submit", "tasks_read", "cluster", "other")
+        window = max(1, round(limits.window_seconds))
+        self.window_seconds = window
+        self._items: dict[str, RateLimitItem | None] = {
+            name: None
+            if getattr(limits, name) is None
+            else RateLimitItemPerSecond(getattr(limits, name), window)
+            for name in BUCKETS
         }
 
-    def hit(self, tenant_id: str, bucket: str) -> Window:
+    def hit(self, tenant_id: str, bucket: str) -> Window | None:
         """Counts one request; raises `rate_limited` (with Retry-After) past the limit."""
         item = self._items[bucket]
+        if item is None:
+            return None
         allowed = self._strategy.hit(item, tenant_id, bucket)
         stats = self._strategy.get_window_stats(item, tenant_id, bucket)
         window = Window(item.amount, stats.remaining, int(stats.reset_time))
@@ -69,12 +71,14 @@ class RateLimiter:
             raise ApiError(
                 "rate_limited",
                 f"Rate limit exceeded. Retry after {retry_after} seconds.",
-                {"limit": item.amount, "window_seconds": 60, "bucket": bucket},
+                {"limit": item.amount, "window_seconds": self.window_seconds, "bucket": bucket},
                 headers={**window.headers(), "Retry-After": str(retry_after)},
             )
         return window
 
-    def peek(self, tenant_id: str, bucket: str) -> Window:
+    def peek(self, tenant_id: str, bucket: str) -> Window | None:
         item = self._items[bucket]
+        if item is None:
+            return None
         stats = self._strategy.get_window_stats(item, tenant_id, bucket)
         return Window(item.amount, stats.remaining, int(stats.reset_time))

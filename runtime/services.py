@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 from runtime.auth import Authenticator
 from runtime.blocking import BlockingPool
-from runtime.config import ClusterConfig, load_cluster_config
+from runtime.config import ClusterConfig, RateLimits, load_cluster_config
 from runtime.execution.runtime import Runtime
 from runtime.metrics import Metrics
-from runtime.ratelimit import RateLimiter, RateLimits
+from runtime.ratelimit import RateLimiter
 from runtime.settings import Settings
 from runtime.store import Store
 
@@ -51,7 +51,7 @@ class Services:
             settings=settings,
             store=store,
             auth=Authenticator(store, settings.token_ttl_seconds, settings.credential_cache_seconds),
-            limiter=RateLimiter(rate_limits or RateLimits(), settings.rate_limit_storage_url),
+            limiter=RateLimiter(rate_limits or cluster.rate_limits, settings.rate_limit_storage_url),
             blocking=BlockingPool(settings.blocking_threads),
             metrics=Metrics(),
             node_id=f"grey-gateway-{socket.gethostname()}-{settings.rest_port}",

@@ -5,7 +5,7 @@ It mirrors the runtime's decisions one by one:
 - routing: `runtime.config.route_pool` (TEE, else GPU if gpu > 0, else CPU);
 - gateway: per-tenant sliding-window-counter submit limit (the runtime's `limits` algorithm)
   and per-second submit quota (429 `rate_limited`), queue-depth and concurrency quotas (503
-  `queue_full`), pool without nodes (503) or request no node can hold (422);
+  `queue_full`), pool without nodes or request no node can hold (409 `unschedulable`);
 - dispatch: a free worker slot takes the oldest task of the highest non-empty priority queue
   of its pool (`strict`, non-preemptive), or the oldest task of the pool (`fifo`); like the
   runtime's ResourceGate, the task then waits on that slot's node, holding the thread, until

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 _NPRI = len(PRIORITIES)
 
 #: Why the gateway refused a submit, and the HTTP status the API would have answered.
-REJECT_STATUS = {"rate_limited": 429, "queue_full": 503, "no_capacity": 503, "unschedulable": 422}
+REJECT_STATUS = {"rate_limited": 429, "queue_full": 503, "no_capacity": 409, "unschedulable": 409}
 
 
 def _keys(pool: str | None = None, priority: str | None = None) -> list[int]:

@@ -84,13 +84,17 @@ def resources_for(resources: dict[str, Any], function: TaskFunction | None) -> d
 def check_placement(
     pool: str, resources: dict[str, Any], nodes: list[NodeRecord], cluster: ClusterConfig
 ) -> None:
-    """503 when the pool does not exist at all, 422 when none of its nodes could fit the request."""
+    """409 `unschedulable` when the pool has no node at all, or none of its nodes could ever fit.
+
+    A conflict with the cluster as it is (adding a node makes the same request succeed), so a
+    4xx the client can act on, not a server error.
+    """
     workers = [node for node in nodes if node.role == "worker" and node.pool == pool]
     if not workers:
         if pool != "cpu" and cluster.pools[pool].nodes == 0:
             hint = "grey worker --pool gpu (or --emulate-gpus N without GPUs)" if pool == "gpu" else ""
             raise ApiError(
-                "service_unavailable",
+                "unschedulable",
                 f"No {pool} pool: no {pool} worker is registered"
                 + (f"; start one with `{hint}`" if hint else ""),
                 {"pool": pool, "resources": resources},
@@ -106,7 +110,7 @@ def check_placement(
         ):
             return
     raise ApiError(
-        "unprocessable",
+        "unschedulable",
         f"No {pool} node can ever fit this request",
         {
             "pool": pool,

@@ -6,7 +6,10 @@ worker threads, so every engine here is thread-safe and pooled.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +54,7 @@ def _sqlite_engine(url: URL) -> Engine:
         Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
 
-    _serialize_writes(engine)
+    _serialize_writes(engine, None if memory else Path(str(url.database)))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -71,28 +74,58 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
-_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
 
 
-def _serialize_writes(engine: Engine) -> None:
-    """One write transaction at a time per process, queued in Python.
+def _serialize_writes(engine: Engine, database: Path | None) -> None:
+    """One write transaction at a time, queued in Python and (SQLite files) across processes.
 
     SQLite allows one writer; a second one waits in SQLite's busy handler, which sleeps in
-    steps of up to 100 ms. Worker threads writing at once then spend their time asleep
-    (and a starved heartbeat can time out). Queuing them on a lock costs nothing: SQLite
-    would have run them one by one anyway. Reads are not affected.
+    steps of 1, 2, 5, 10 ... 100 ms and retries. Writers from several threads or processes
+    (gateway inserts, worker transitions) then spend their time asleep while the file is
+    free (and a starved heartbeat can time out). Queuing them costs nothing: SQLite would
+    have run them one by one anyway. Within a process they queue on a lock; between
+    processes on an `flock` of a file beside the database, which the kernel hands to the
+    next waiter the moment it is released. Reads are not affected. The busy handler stays
+    as the fallback for writes this hook does not see.
     """
     lock = threading.RLock()
+    depth = [0]
+    fd: int | None = None
+    if database is not None:
+        try:
+            fd = os.open(f"{database}-writelock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            fd = None  # unwritable directory: the busy handler alone, as before
+        else:
+            weakref.finalize(engine, os.close, fd)
+
+    def _acquire() -> None:
+        lock.acquire()
+        depth[0] += 1
+        if depth[0] == 1 and fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                depth[0] -= 1
+                lock.release()
+                raise
+
+    def _release_lock() -> None:
+        depth[0] -= 1
+        if depth[0] == 0 and fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        lock.release()
 
     @event.listens_for(engine, "before_cursor_execute")
     def _before(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if not conn.info.get("grey_write_lock") and statement.lstrip()[:7].upper().startswith(_WRITES):
-            lock.acquire()
+            _acquire()
             conn.info["grey_write_lock"] = True
 
     def _release(conn: Any) -> None:
         if conn.info.pop("grey_write_lock", False):
-            lock.release()
+            _release_lock()
 
     event.listen(engine, "commit", _release)
     event.listen(engine, "rollback", _release)

@@ -19,8 +19,12 @@ from tests.not_built import NOT_BUILT
 _home = Path(tempfile.mkdtemp(prefix="grey-contract-"))
 _services = Services.open(Settings(database_url=f"sqlite:///{_home / 'grey.db'}"))
 _platform = Platform.build(_services)
-_key = _services.auth.create_key("contract", frozenset(
-    {"tasks:read", "tasks:write", "cluster:read", "cluster:admin", "security:read", "security:admin"}))
+_key = _services.auth.create_key(
+    "contract",
+    frozenset(
+        {"tasks:read", "tasks:write", "cluster:read", "cluster:admin", "security:read", "security:admin"}
+    ),
+)
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", _platform.rest).exclude(operation_id=list(NOT_BUILT))
 

@@ -12,11 +12,36 @@ from tests.e2e.conftest import ROOT, Server
 
 
 def test_locust_users_complete_requests_without_failures(server: Server, tmp_path: Path) -> None:
-    env = {**os.environ, "GREY_API_KEY": server.admin_key, "GREY_GRPC_TARGET": f"127.0.0.1:{server.grpc_port}"}
+    env = {
+        **os.environ,
+        "GREY_API_KEY": server.admin_key,
+        "GREY_GRPC_TARGET": f"127.0.0.1:{server.grpc_port}",
+    }
     subprocess.run(
-        [sys.executable, "-m", "locust", "-f", "loadtest/locustfile.py", "--headless", "-u", "4", "-r", "4",
-         "-t", "4s", "--host", server.rest_url, "--csv", str(tmp_path / "run"), "--only-summary"],
-        cwd=ROOT, env=env, check=True, capture_output=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            "loadtest/locustfile.py",
+            "--headless",
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "4s",
+            "--host",
+            server.rest_url,
+            "--csv",
+            str(tmp_path / "run"),
+            "--only-summary",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     with (tmp_path / "run_stats.csv").open() as handle:
         rows = {row["Name"]: row for row in csv.DictReader(handle)}

@@ -20,9 +20,9 @@ async def test_a_gpu_task_without_any_gpu_pool_is_rejected_at_submit(gateway: Ga
     response = await gateway.client.post(
         "/v1/tasks", json={"type": "stateless", **MATMUL_ON_GPU}, headers=gateway.headers
     )
-    assert response.status_code == 503
+    assert response.status_code == 409
     error = response.json()["error"]
-    assert error["code"] == "service_unavailable" and "gpu" in error["message"]
+    assert error["code"] == "unschedulable" and "gpu" in error["message"]
     assert (await gateway.client.get("/v1/tasks", headers=gateway.headers)).json()["total"] == 0
 
 
@@ -55,7 +55,7 @@ async def test_gpu_tasks_run_only_on_gpu_nodes_and_say_the_device_was_emulated(g
         json={"type": "stateless", "payload": {"function": "matmul"}, "resources": {"gpu": 2}},
         headers=gateway.headers,
     )
-    assert (too_big.status_code, too_big.json()["error"]["code"]) == (422, "unprocessable")
+    assert (too_big.status_code, too_big.json()["error"]["code"]) == (409, "unschedulable")
 
 
 def test_the_gpu_pool_refuses_to_start_without_gpus_unless_emulating() -> None:

@@ -1,6 +1,6 @@
 """The gateway rejects as the API would: 429 rate_limited (the runtime's sliding-window
-counter), 503 queue_full, 503 for a pool without nodes, 422 for a request no node could ever
-hold.  Trace replays make every count exact."""
+counter), 503 queue_full, 409 unschedulable for a pool without nodes and for a request no
+node could ever hold.  Trace replays make every count exact."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def test_submit_rate_limit_rejects_the_excess_with_429(tmp_path: Path) -> None:
     res = replay(tmp_path, rows, cfg)
     o = res["overall"]
     assert o["rejected_by_reason"]["rate_limited"] == 50
-    assert o["rejected_by_status"] == {"429": 50, "503": 0, "422": 0}
+    assert o["rejected_by_status"] == {"429": 50, "503": 0, "409": 0}
     assert o["accepted"] == 120 and o["completed"] == 120
     assert o["rejected_fraction"] == 50 / 170
 
@@ -86,7 +86,7 @@ def test_requests_no_node_can_hold_are_rejected_not_queued(tmp_path: Path) -> No
     }
     res = replay(tmp_path, rows, cluster(threads=8), functions=functions)
     o = res["overall"]
-    assert o["rejected_by_reason"]["unschedulable"] == 1  # 64 cores > 8 per node: 422
-    assert o["rejected_by_reason"]["no_capacity"] == 1  # the gpu pool has no nodes: 503
-    assert o["rejected_by_status"] == {"429": 0, "503": 1, "422": 1}
+    assert o["rejected_by_reason"]["unschedulable"] == 1  # 64 cores > 8 per node: 409
+    assert o["rejected_by_reason"]["no_capacity"] == 1  # the gpu pool has no nodes: 409
+    assert o["rejected_by_status"] == {"429": 0, "503": 0, "409": 2}
     assert o["completed"] == 1

@@ -43,6 +43,29 @@ def test_seed_connection_setup_submits_a_task(server: Server) -> None:
     channel.close()
 
 
+def test_seed_streaming_follows_a_task_to_its_end(server: Server) -> None:
+    from grey_pb2 import StreamTaskRequest, SubmitTaskRequest
+    from grey_pb2_grpc import GreyServiceStub
+
+    channel = grpc.insecure_channel(f"localhost:{server.grpc_port}")
+    auth_metadata = [("authorization", f"Bearer {server.admin_key}")]
+    stub = GreyServiceStub(channel)
+    submitted = stub.SubmitTask(
+        SubmitTaskRequest(type="stateless", payload=b'{"data": "test"}'), metadata=auth_metadata
+    )
+
+    # Stream task updates (seed 000, as written)
+    request = StreamTaskRequest(task_id=submitted.task_id)
+    seen = []
+    for update in stub.StreamTaskStatus(request, metadata=auth_metadata):
+        print(f"Status: {update.status}, Progress: {update.progress}%")
+        seen.append(update.status)
+
+    assert seen[-1] == "completed"
+    assert set(seen) <= {"pending", "running", "completed"}
+    channel.close()
+
+
 def test_grpc_errors_carry_the_canonical_status_and_the_code(server: Server) -> None:
     from grey_pb2 import GetTaskStatusRequest, SubmitTaskRequest
     from grey_pb2_grpc import GreyServiceStub

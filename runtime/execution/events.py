@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,8 @@ CHANNEL = "grey_events"  # task doorbells: gateways (streams) listen
 CANCEL_CHANNEL = "grey_cancel"  # cancel requests: workers listen
 #: Streams re-read the store at least this often, doorbell or not.
 POLL_SECONDS = 1.0
+#: A Redis publisher waits this long after the first doorbell so that others join its batch.
+PUBLISH_LINGER_SECONDS = 0.003
 
 
 class Watch:
@@ -238,6 +241,11 @@ class RedisBus(_ListenerBus):
             with self._pending:
                 while not self._outbox and not self._stopped.is_set():
                     self._pending.wait(0.5)
+            if not self._stopped.is_set():
+                # Let the doorbells of other transitions gather: one round trip for many
+                # (under load a lone doorbell per round trip costs the worker real CPU).
+                time.sleep(PUBLISH_LINGER_SECONDS)
+            with self._pending:
                 batch, self._outbox = self._outbox, []
             if batch:
                 self._send(batch)

@@ -78,7 +78,9 @@ class Executor:
 
     # -- tasks ----------------------------------------------------------------------------
 
-    def run_task(self, task_id: str, waits: int = 0) -> None:
+    def run_task(self, task_id: str, waits: int = 0, created_ms: int | None = None) -> None:
+        if created_ms is not None and self._run_unchecked(task_id, created_ms):
+            return
         task = self.store.tasks.get(None, task_id)
         if task is None or task.status != PENDING:
             return  # finished, cancelled, or running elsewhere: a duplicate message
@@ -94,6 +96,27 @@ class Executor:
                 self._fan_out(task)
             else:
                 self._attempt(task)
+
+    def _run_unchecked(self, task_id: str, created_ms: int) -> bool:
+        """A task the sender marked as needing no pre-checks (no dependencies, no state key,
+        default resources): claimed and read in one UPDATE ... RETURNING. False: take the
+        ordinary path (this node cannot fit even the default request)."""
+        request = Request.of(None)
+        if not self.gate.fits(request):
+            return False
+        with self.gate.hold(request):
+            now = utc_now()
+            task = self.store.tasks.claim(
+                task_id,
+                node_id=self.node_id,
+                now=now,
+                queue_time_ms=max(0, round(now.timestamp() * 1000) - created_ms),
+                device_emulated=bool(self.device and self.device.emulated),
+                message=lambda claimed: f"running on {self.node_id} (attempt {claimed.attempt})",
+            )
+            if task is not None:
+                self._run_claimed(task, task.attempt, now)
+        return True
 
     def _ready(self, task: TaskRecord, waits: int) -> bool:
         """Dependencies completed and no earlier task of the state key unfinished."""
@@ -167,6 +190,10 @@ class Executor:
         if claimed is None:
             return
         attempt, started = claimed
+        self._run_claimed(task, attempt, started)
+
+    def _run_claimed(self, task: TaskRecord, attempt: int, started: datetime) -> None:
+        """Runs the function of a task this node has claimed and records the outcome."""
         ctx = self._context(task, attempt, task.timeout_seconds)
         version = 0
         if task.type == "stateful" and task.state_key is not None:

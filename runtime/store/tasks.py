@@ -77,6 +77,29 @@ def _transition_statement(
     return stmt
 
 
+# The claim of a task that needs no pre-checks (see TaskRepository.claim): read and
+# pending -> running in one statement.
+_CLAIM = (
+    update(tasks)
+    .where(tasks.c.task_id == bindparam("w_task_id"), tasks.c.status == PENDING)
+    .values(
+        status=RUNNING,
+        updated_at=bindparam("v_now", type_=tasks.c.updated_at.type),
+        attempt=tasks.c.attempt + 1,
+        # The first start and first queue time stay (a retried task is claimed again).
+        started_at=func.coalesce(
+            tasks.c.started_at, bindparam("v_started_at", type_=tasks.c.started_at.type)
+        ),
+        queue_time_ms=func.coalesce(tasks.c.queue_time_ms, bindparam("v_queue_time_ms")),
+        executed_on=bindparam("v_executed_on"),
+        progress=0,
+        device_emulated=bindparam("v_device_emulated", type_=tasks.c.device_emulated.type),
+        event_seq=tasks.c.event_seq + 1,
+    )
+    .returning(*tasks.c)
+)
+
+
 if tuple(tasks.c.keys()) != tuple(field.name for field in dataclass_fields(TaskRecord)):
     raise RuntimeError("TaskRecord fields must list the tasks columns in table order")
 
@@ -408,6 +431,42 @@ class TaskRepository:
             self._changed(conn, task_id)
         self._committed(task_id)
         return True
+
+    def claim(
+        self,
+        task_id: str,
+        *,
+        node_id: str,
+        now: datetime,
+        queue_time_ms: int,
+        device_emulated: bool = False,
+        message: Callable[[TaskRecord], str] | None = None,
+    ) -> TaskRecord | None:
+        """pending -> running for `node_id` in one UPDATE ... RETURNING: the claimed task
+        (attempt incremented), or None when it is absent or not pending.
+
+        For tasks that need nothing checked before they start (no dependencies, no state
+        key): the read, the conditional update and the event are one round trip less than
+        `get` then `transition`. `message(task)` is the event's message.
+        """
+        params = {
+            "w_task_id": task_id,
+            "v_now": now,
+            "v_started_at": now,
+            "v_queue_time_ms": queue_time_ms,
+            "v_executed_on": node_id,
+            "v_device_emulated": device_emulated,
+        }
+        with self._engine.begin() as conn:
+            row = conn.execute(_CLAIM, params).first()
+            if row is None:
+                return None
+            task = _record(row)
+            text = message(task) if message is not None else None
+            _append_event(conn, task_id, task.event_seq, RUNNING, task.progress, text, now)
+            self._changed(conn, task_id)
+        self._committed(task_id)
+        return task
 
     def update_progress(
         self,

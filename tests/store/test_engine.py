@@ -75,3 +75,33 @@ def test_datetimes_with_an_offset_come_back_as_the_same_instant_in_utc(store: St
     assert stored.created_at == created
     assert stored.created_at.utcoffset() == timedelta(0)
     assert stored.created_at.microsecond == 123456
+
+
+def test_writers_of_two_engines_on_one_file_queue_on_the_lock_file(tmp_path: Path) -> None:
+    """Two processes (here two engines) never meet in SQLite's sleeping busy handler."""
+    import time
+
+    url = f"sqlite:///{tmp_path / 'grey.db'}"
+    first, second = create_store_engine(url), create_store_engine(url)
+    with first.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    assert (tmp_path / "grey.db-writelock").exists()
+    order: list[str] = []
+
+    def write_second() -> None:
+        with second.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (2)"))
+        order.append("second")
+
+    with first.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+        thread = threading.Thread(target=write_second)
+        thread.start()
+        time.sleep(0.2)
+        order.append("first")
+    thread.join(timeout=5)
+    assert order == ["first", "second"]
+    with first.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 2
+    first.dispose()
+    second.dispose()

@@ -168,17 +168,11 @@ def test_transition_sets_fields_and_sql_expressions_in_the_same_update(store: St
     assert stored.updated_at > task.updated_at
 
 
-@pytest.mark.parametrize(
-    "field", ["task_id", "tenant_id", "created_at", "status", "labels", "nonsense"]
-)
-def test_transition_refuses_identity_status_label_and_unknown_fields(
-    store: Store, field: str
-) -> None:
+@pytest.mark.parametrize("field", ["task_id", "tenant_id", "created_at", "status", "labels", "nonsense"])
+def test_transition_refuses_identity_status_label_and_unknown_fields(store: Store, field: str) -> None:
     task = store.tasks.insert(new_task())
     with pytest.raises(TypeError, match=field):
-        store.tasks.transition(
-            task.task_id, from_statuses=("pending",), to_status="running", **{field: "x"}
-        )
+        store.tasks.transition(task.task_id, from_statuses=("pending",), to_status="running", **{field: "x"})
 
 
 def test_transition_of_an_unknown_task_is_refused(store: Store) -> None:
@@ -250,3 +244,25 @@ def test_counts_queue_age_and_throughput_figures(store: Store) -> None:
 
 def test_oldest_pending_is_none_on_an_empty_queue(store: Store) -> None:
     assert store.tasks.oldest_pending_created_at() is None
+
+
+def test_claim_reads_and_starts_a_pending_task_in_one_update(store: Store) -> None:
+    task = store.tasks.insert(new_task(at=0))
+    now = T0 + timedelta(seconds=2)
+    claimed = store.tasks.claim(
+        task.task_id, node_id="n1", now=now, queue_time_ms=2000, message=lambda t: f"attempt {t.attempt}"
+    )
+    assert claimed is not None
+    assert (claimed.status, claimed.attempt, claimed.executed_on) == ("running", 1, "n1")
+    assert (claimed.started_at, claimed.queue_time_ms) == (now, 2000)
+    [event] = store.tasks.events_after(task.task_id, 0)
+    assert (event.seq, event.status, event.message) == (claimed.event_seq, "running", "attempt 1")
+    # A duplicate message finds it running: nothing happens.
+    assert store.tasks.claim(task.task_id, node_id="n2", now=now, queue_time_ms=0) is None
+    # Back to pending (a retry): claimed again, the first start and queue time stay.
+    assert store.tasks.transition(task.task_id, from_statuses=("running",), to_status="pending")
+    later = now + timedelta(seconds=5)
+    again = store.tasks.claim(task.task_id, node_id="n2", now=later, queue_time_ms=7000)
+    assert again is not None
+    assert (again.attempt, again.executed_on, again.started_at, again.queue_time_ms) == (2, "n2", now, 2000)
+    assert store.tasks.claim("missing", node_id="n1", now=now, queue_time_ms=0) is None

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import runtime  # noqa: F401  (first: silences connexion's import-time warning)
 from codegen.pipeline import run
 
 

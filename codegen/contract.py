@@ -11,8 +11,6 @@ import yaml
 from connexion.exceptions import InvalidSpecification
 from connexion.spec import Specification
 
-import runtime  # noqa: F401  (silences connexion's import-time warning, see runtime/__init__.py)
-
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 

@@ -139,9 +139,10 @@ class CreateWebhookInput(BaseModel):
     url: Annotated[
         str,
         Field(
+            description="An http(s) URL in printable ASCII (percent-encode the rest)",
             examples=["https://your-server.com/grey-webhook"],
             max_length=2048,
-            pattern="^https?://[^\\s]+$",
+            pattern="^https?://[!-~]+$",
         ),
     ]
     events: Annotated[
@@ -173,9 +174,10 @@ class CreateWebhookRequest(BaseModel):
     url: Annotated[
         str,
         Field(
+            description="An http(s) URL in printable ASCII (percent-encode the rest)",
             examples=["https://your-server.com/grey-webhook"],
             max_length=2048,
-            pattern="^https?://[^\\s]+$",
+            pattern="^https?://[!-~]+$",
         ),
     ]
     events: Annotated[

@@ -66,7 +66,10 @@ class Workflow(schema.as_state_machine()):  # type: ignore[misc]
 
 TestStatefulSequences = Workflow.TestCase
 TestStatefulSequences.settings = settings(
-    max_examples=40, stateful_step_count=6, deadline=None, suppress_health_check=list(HealthCheck)
+    max_examples=40,
+    stateful_step_count=6,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
 )
 
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import grpclib.const
 import grpclib.server
-import uvicorn
 import uvloop
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bench.serving import UNLIMITED, serve_rest
 from generated import models
 from generated.grpc.grey.v1 import SubmitTaskRequest, SubmitTaskResponse
 from handlers.cluster import get_cluster_health
@@ -32,11 +32,8 @@ from runtime.app import Platform
 from runtime.auth import SCOPES
 from runtime.context import Principal, RequestContext
 from runtime.errors import ApiError
-from runtime.ratelimit import RateLimits
 from runtime.services import Services
 from runtime.settings import Settings
-
-UNLIMITED = RateLimits(submit=10**9, tasks_read=10**9, cluster=10**9, other=10**9)
 
 
 def open_services(database_url: str) -> Services:
@@ -144,16 +141,7 @@ def main() -> None:
     else:
         raise SystemExit(f"unknown server kind {kind}")
     print("ready", flush=True)
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-    )
+    serve_rest(app, port)
 
 
 if __name__ == "__main__":

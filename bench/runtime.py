@@ -43,30 +43,18 @@ NOOP = {"type": "stateless", "payload": {"function": "noop"}}
 
 def serve_gateway(port: int, database_url: str, broker_url: str, key_file: Path) -> None:
     """A gateway process (REST) with its runtime started, no in-process workers."""
-    import uvicorn
-
+    from bench.serving import UNLIMITED, serve_rest
     from runtime.app import Platform
     from runtime.auth import SCOPES
-    from runtime.ratelimit import RateLimits
     from runtime.services import Services
     from runtime.settings import Settings
 
-    unlimited = RateLimits(submit=10**9, tasks_read=10**9, cluster=10**9, other=10**9)
     settings = Settings(database_url=database_url, broker_url=broker_url, rest_port=port, worker_threads=0)
-    services = Services.open(settings, unlimited)
+    services = Services.open(settings, UNLIMITED)
     platform = Platform.build(services)
     platform.start_runtime(worker_threads=0)
     key_file.write_text(services.auth.create_key("bench", SCOPES))
-    uvicorn.run(
-        platform.rest,
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-    )
+    serve_rest(platform.rest, port)
 
 
 def bare_worker(broker_url: str, count: int, threads: int) -> None:

@@ -56,14 +56,6 @@ class Operation:
     def streaming(self) -> bool:
         return "text/event-stream" in self.response_media
 
-    @property
-    def grpc_service(self) -> str | None:
-        return self.grpc.split(".")[0] if self.grpc else None
-
-    @property
-    def grpc_method(self) -> str | None:
-        return self.grpc.split(".")[1] if self.grpc else None
-
 
 @dataclass(frozen=True, slots=True)
 class Contract:

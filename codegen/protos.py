@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,7 +67,3 @@ def load_descriptors(root: Path) -> descriptor_pb2.FileDescriptorSet:
         descriptors = descriptor_pb2.FileDescriptorSet()
         descriptors.ParseFromString(target.read_bytes())
         return descriptors
-
-
-def copy_tree(source: Path, target: Path) -> None:
-    shutil.copytree(source, target, dirs_exist_ok=True)

@@ -97,13 +97,6 @@ class Dispatch:
             args = (task.task_id,)
         actor.send_with_options(args=args, delay=delay_ms)
 
-    def send_many(self, tasks: Iterable[TaskRecord]) -> int:
-        sent = 0
-        for task in tasks:
-            self.send(task)
-            sent += 1
-        return sent
-
     def item_messages(self, task: TaskRecord, indexes: Iterable[int]) -> list[dramatiq.Message[Any]]:
         actor = self._items[(task.pool, task.priority)]
         return [actor.message(task.task_id, index) for index in indexes]

@@ -19,7 +19,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -320,7 +319,3 @@ def open_bus(broker_url: str, store: Store) -> EventBus:
     if store.engine.dialect.name == "postgresql":
         return PostgresBus(store)
     return EventBus()
-
-
-def describe(bus: Any) -> str:
-    return getattr(bus, "kind", "local")

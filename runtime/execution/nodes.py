@@ -15,7 +15,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -261,6 +261,3 @@ class NodeAgent:
                 self.beat()
             except Exception:
                 logger.warning("heartbeat of %s failed", self.spec.node_id, exc_info=True)
-
-    def with_spec(self, **changes: Any) -> None:
-        self.spec = replace(self.spec, **changes)

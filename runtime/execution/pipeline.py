@@ -20,7 +20,6 @@ from runtime.execution.functions import InvalidInput, TaskContext, get_function
 from runtime.store.coltypes import utc_now
 
 MODES = ("sequential", "parallel", "hybrid")
-NO_INPUT = object()
 
 
 class StepFailed(Exception):

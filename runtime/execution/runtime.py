@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import dramatiq
 
@@ -162,9 +161,6 @@ class Runtime:
 
     def queue_depth(self) -> int:
         return brokers.queue_depth(self.broker, all_queues())
-
-    def describe(self) -> dict[str, Any]:
-        return {"broker": self.kind, "bus": self.bus.kind, "pools": [p.options.pool for p in self.pools]}
 
 
 def embedded_node_id(gateway_node_id: str | None) -> str:

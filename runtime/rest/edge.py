@@ -12,7 +12,6 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
 
 from connexion.exceptions import ProblemException
 from starlette.exceptions import HTTPException
@@ -145,7 +144,3 @@ async def send_error(send: Send, error: ApiError, request_id: str) -> None:
     headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
     await send({"type": "http.response.start", "status": error.kind.http_status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-def error_body(error: ApiError, request_id: str) -> dict[str, Any]:
-    return error.envelope(request_id)

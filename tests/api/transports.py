@@ -14,12 +14,11 @@ from typing import Any
 import betterproto2
 import httpx
 from grpclib.client import Channel
-from grpclib.const import Cardinality, Status
+from grpclib.const import Cardinality
 from grpclib.exceptions import GRPCError
 
 from generated.grpc_service import RPC_MESSAGES
 from generated.operations import OPERATIONS
-from runtime.errors import ERRORS
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +89,3 @@ class GrpcCaller:
 
 def _types(service: str, method: str) -> tuple[type[betterproto2.Message], type[betterproto2.Message]]:
     return RPC_MESSAGES[f"{service}.{method}"]
-
-
-def grpc_status_of(code: str) -> Status:
-    return ERRORS[code].grpc_status

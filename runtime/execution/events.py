@@ -5,7 +5,7 @@ transition; the bus only wakes whoever waits for them (SSE and gRPC streams, and
 worker that must stop a cancelled task), across processes:
 
 - `redis://` broker: Redis pub/sub on the broker's server;
-- PostgreSQL store: LISTEN/NOTIFY, the NOTIFY sent inside the transition's transaction;
+- PostgreSQL store: LISTEN/NOTIFY;
 - otherwise (embedded): in-process only. Streams also re-read the store every
   `POLL_SECONDS`, so no setup depends on a doorbell arriving.
 """
@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from runtime.store import ChangeListener, Store
 
@@ -145,18 +145,30 @@ class EventBus(ChangeListener):
 
 
 class _ListenerBus(EventBus):
-    """A bus with one listener thread (Redis, PostgreSQL)."""
+    """A bus with a listener thread and a publisher thread (Redis, PostgreSQL).
+
+    Doorbells leave in batches from the publisher thread (one round trip for many), after
+    the commit of the events they announce: a listener woken by one always finds them.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self.listen_tasks = True
+        self._outbox: list[tuple[str, str]] = []
+        self._pending = threading.Condition()
+        self._publisher: threading.Thread | None = None
 
     def channels(self) -> list[str]:
         return [CHANNEL, CANCEL_CHANNEL] if self.listen_tasks else [CANCEL_CHANNEL]
 
     def start(self, tasks: bool = True) -> None:
+        if self._publisher is None:
+            self._publisher = threading.Thread(
+                target=self._publish_loop, name=f"grey-{self.kind}-publish", daemon=True
+            )
+            self._publisher.start()
         if self._thread is not None:
             return
         self.listen_tasks = tasks
@@ -173,6 +185,44 @@ class _ListenerBus(EventBus):
         if self._thread is not None:
             self._thread.join(timeout=3)
             self._thread = None
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            with self._pending:
+                self._pending.notify()
+            publisher.join(timeout=3)
+
+    # -- publishing ----------------------------------------------------------------
+
+    def _publish(self, kind: str, task_id: str) -> None:
+        message = (CANCEL_CHANNEL if kind == "c" else CHANNEL, self._encode(kind, task_id))
+        if self._publisher is None:  # not started: publish in the caller's thread
+            self._send([message])
+            return
+        with self._pending:
+            self._outbox.append(message)
+            self._pending.notify()
+
+    def _publish_loop(self) -> None:
+        while True:
+            with self._pending:
+                while not self._outbox and not self._stopped.is_set():
+                    self._pending.wait(0.5)
+            if not self._stopped.is_set():
+                # Let the doorbells of other transitions gather: one round trip for many
+                # (under load a lone doorbell per round trip costs the worker real CPU).
+                time.sleep(PUBLISH_LINGER_SECONDS)
+            with self._pending:
+                batch, self._outbox = self._outbox, []
+            if batch:
+                self._send(batch)
+            elif self._stopped.is_set():
+                return
+
+    def _send(self, messages: list[tuple[str, str]]) -> None:
+        """(channel, payload) pairs to every other process; failures are logged, not raised."""
+        raise NotImplementedError
+
+    # -- receiving ------------------------------------------------------------------
 
     def _run(self, ready: threading.Event) -> None:
         while not self._stopped.is_set():
@@ -196,18 +246,6 @@ class RedisBus(_ListenerBus):
         import redis
 
         self._client = redis.Redis.from_url(url)
-        self._outbox: list[tuple[str, str]] = []
-        self._pending = threading.Condition()
-        self._publisher: threading.Thread | None = None
-
-    def _publish(self, kind: str, task_id: str) -> None:
-        message = (CANCEL_CHANNEL if kind == "c" else CHANNEL, self._encode(kind, task_id))
-        if self._publisher is None:  # not started: publish in the caller's thread
-            self._send([message])
-            return
-        with self._pending:
-            self._outbox.append(message)
-            self._pending.notify()
 
     def _send(self, messages: list[tuple[str, str]]) -> None:
         try:
@@ -217,39 +255,6 @@ class RedisBus(_ListenerBus):
                 pipe.execute()
         except Exception:
             logger.warning("could not publish %d doorbells", len(messages), exc_info=True)
-
-    def start(self, tasks: bool = True) -> None:
-        """Also a publisher thread: doorbells leave in batches (one round trip for many)."""
-        if self._publisher is None:
-            self._publisher = threading.Thread(
-                target=self._publish_loop, name="grey-redis-publish", daemon=True
-            )
-            self._publisher.start()
-        super().start(tasks)
-
-    def stop(self) -> None:
-        super().stop()
-        publisher, self._publisher = self._publisher, None
-        if publisher is not None:
-            with self._pending:
-                self._pending.notify()
-            publisher.join(timeout=3)
-
-    def _publish_loop(self) -> None:
-        while True:
-            with self._pending:
-                while not self._outbox and not self._stopped.is_set():
-                    self._pending.wait(0.5)
-            if not self._stopped.is_set():
-                # Let the doorbells of other transitions gather: one round trip for many
-                # (under load a lone doorbell per round trip costs the worker real CPU).
-                time.sleep(PUBLISH_LINGER_SECONDS)
-            with self._pending:
-                batch, self._outbox = self._outbox, []
-            if batch:
-                self._send(batch)
-            elif self._stopped.is_set():
-                return
 
     def _listen(self, ready: threading.Event) -> None:
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)
@@ -273,28 +278,15 @@ class PostgresBus(_ListenerBus):
         super().__init__()
         self._store = store
 
-    def in_transaction(self, conn: Connection, task_id: str) -> None:
-        # Delivered at commit, never before: listeners read committed events only.
-        conn.execute(
-            text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": CHANNEL, "payload": self._encode("t", task_id)},
-        )
-
-    def after_commit(self, task_id: str) -> None:
-        self._deliver("t", task_id)  # the NOTIFY went with the transaction
-
-    def _publish(self, kind: str, task_id: str) -> None:
+    def _send(self, messages: list[tuple[str, str]]) -> None:
         try:
             with self._store.engine.begin() as conn:
-                conn.execute(
-                    text("SELECT pg_notify(:channel, :payload)"),
-                    {
-                        "channel": CANCEL_CHANNEL if kind == "c" else CHANNEL,
-                        "payload": self._encode(kind, task_id),
-                    },
-                )
+                for channel, payload in messages:
+                    conn.execute(
+                        text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload}
+                    )
         except Exception:
-            logger.warning("could not notify %s for %s", kind, task_id, exc_info=True)
+            logger.warning("could not notify %d doorbells", len(messages), exc_info=True)
 
     def _listen(self, ready: threading.Event) -> None:
         import psycopg

@@ -77,7 +77,7 @@ def _sqlite_engine(url: URL) -> Engine:
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
 
 
-def _serialize_writes(engine: Engine, database: Path | None) -> None:
+class WriteLock:
     """One write transaction at a time, queued in Python and (SQLite files) across processes.
 
     SQLite allows one writer; a second one waits in SQLite's busy handler, which sleeps in
@@ -86,46 +86,79 @@ def _serialize_writes(engine: Engine, database: Path | None) -> None:
     free (and a starved heartbeat can time out). Queuing them costs nothing: SQLite would
     have run them one by one anyway. Within a process they queue on a lock; between
     processes on an `flock` of a file beside the database, which the kernel hands to the
-    next waiter the moment it is released. Reads are not affected. The busy handler stays
-    as the fallback for writes this hook does not see.
+    next waiter the moment it is released. Re-entrant within a thread. Reads are not
+    affected. The busy handler stays as the fallback for writes this lock does not see.
     """
-    lock = threading.RLock()
-    depth = [0]
-    fd: int | None = None
-    if database is not None:
-        try:
-            fd = os.open(f"{database}-writelock", os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
-            fd = None  # unwritable directory: the busy handler alone, as before
-        else:
-            weakref.finalize(engine, os.close, fd)
 
-    def _acquire() -> None:
-        lock.acquire()
-        depth[0] += 1
-        if depth[0] == 1 and fd is not None:
+    def __init__(self, database: Path | None) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        if database is not None:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._fd = os.open(f"{database}-writelock", os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:
+                self._fd = None  # unwritable directory: the busy handler alone
+            else:
+                weakref.finalize(self, os.close, self._fd)
+
+    def acquire(self) -> None:
+        self._lock.acquire()
+        self._depth += 1
+        if self._depth == 1 and self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
             except BaseException:
-                depth[0] -= 1
-                lock.release()
+                self._depth -= 1
+                self._lock.release()
                 raise
 
-    def _release_lock() -> None:
-        depth[0] -= 1
-        if depth[0] == 0 and fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        lock.release()
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._lock.release()
+
+    def __enter__(self) -> WriteLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+class _NoLock:
+    """PostgreSQL: concurrent writers are the database's business (row locks)."""
+
+    def __enter__(self) -> _NoLock:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, WriteLock] = weakref.WeakKeyDictionary()
+
+
+def write_lock(engine: Engine) -> WriteLock | _NoLock:
+    """The lock a write transaction on `engine` must hold outside `Connection.execute`."""
+    return _WRITE_LOCKS.get(engine, _NO_LOCK)
+
+
+def _serialize_writes(engine: Engine, database: Path | None) -> None:
+    """Every write transaction through `Connection.execute` takes the engine's WriteLock."""
+    lock = _WRITE_LOCKS[engine] = WriteLock(database)
 
     @event.listens_for(engine, "before_cursor_execute")
     def _before(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if not conn.info.get("grey_write_lock") and statement.lstrip()[:7].upper().startswith(_WRITES):
-            _acquire()
+            lock.acquire()
             conn.info["grey_write_lock"] = True
 
     def _release(conn: Any) -> None:
         if conn.info.pop("grey_write_lock", False):
-            _release_lock()
+            lock.release()
 
     event.listen(engine, "commit", _release)
     event.listen(engine, "rollback", _release)

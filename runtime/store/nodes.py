@@ -49,9 +49,7 @@ class NodeRepository:
         values: dict[str, Any] = {"last_heartbeat": now, "tasks_running": tasks_running}
         if info is not None:
             values["info"] = info
-        stmt = (
-            update(nodes).where(nodes.c.node_id == node_id).values(values).returning(nodes.c.status)
-        )
+        stmt = update(nodes).where(nodes.c.node_id == node_id).values(values).returning(nodes.c.status)
         with self._engine.begin() as conn:
             return conn.execute(stmt).scalar_one_or_none()
 

@@ -16,9 +16,7 @@ class SettingsRepository:
 
     def get(self, key: str) -> str | None:
         with self._engine.connect() as conn:
-            return conn.execute(
-                select(settings.c.value).where(settings.c.key == key)
-            ).scalar_one_or_none()
+            return conn.execute(select(settings.c.value).where(settings.c.key == key)).scalar_one_or_none()
 
     def get_or_create(self, key: str, factory: Callable[[], str]) -> str:
         """The stored value, or `factory()` stored now; the first writer wins any race.

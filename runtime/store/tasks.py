@@ -31,7 +31,9 @@ from sqlalchemy.exc import IntegrityError
 
 from runtime.store.coltypes import utc_now
 from runtime.store.cursor import decode_cursor, encode_cursor
+from runtime.store.direct import DirectStatements, DirectTransaction
 from runtime.store.errors import DuplicateIdempotencyKey, TaskNotCancellable
+from runtime.store.group_commit import GroupCommit
 from runtime.store.records import (
     CANCELLED,
     PENDING,
@@ -70,7 +72,9 @@ def _transition_statement(
     if stmt is None:
         values: dict[str, Any] = {name: bindparam(f"v_{name}", type_=tasks.c[name].type) for name in names}
         values["event_seq"] = tasks.c.event_seq + 1
-        conditions = [tasks.c.task_id == bindparam("w_task_id"), tasks.c.status.in_(from_statuses)]
+        # One bind per status (not an expanding IN): compiled once, run directly.
+        statuses = [bindparam(None, status, type_=tasks.c.status.type) for status in from_statuses]
+        conditions = [tasks.c.task_id == bindparam("w_task_id"), tasks.c.status.in_(statuses)]
         conditions += [tasks.c[name] == bindparam(f"w_{name}", type_=tasks.c[name].type) for name in matched]
         stmt = update(tasks).where(*conditions).values(values).returning(tasks.c.event_seq, tasks.c.progress)
         _TRANSITIONS[key] = stmt
@@ -135,29 +139,23 @@ def _progress_statement(matched: tuple[str, ...], forward_only: bool) -> Update:
 
 
 class ChangeListener:
-    """Told about every task event: inside its transaction (e.g. NOTIFY) and after commit."""
-
-    def in_transaction(self, conn: Connection, task_id: str) -> None:
-        """Runs before the commit: only for work that is itself transactional."""
+    """Told about every task event once it is committed (visible to every reader)."""
 
     def after_commit(self, task_id: str) -> None:
-        """Runs once the event is visible to every reader."""
+        """Runs after the commit, in the writer's thread: must not block."""
 
 
-def _append_event(
-    conn: Connection, task_id: str, seq: int, status: str, progress: int, message: str | None, at: datetime
-) -> None:
-    conn.execute(
-        _INSERT_EVENT,
-        {
-            "task_id": task_id,
-            "seq": seq,
-            "status": status,
-            "progress": progress,
-            "message": message,
-            "at": at,
-        },
-    )
+def _event(
+    task_id: str, seq: int, status: str, progress: int, message: str | None, at: datetime
+) -> dict[str, Any]:
+    return {
+        "task_id": task_id,
+        "seq": seq,
+        "status": status,
+        "progress": progress,
+        "message": message,
+        "at": at,
+    }
 
 
 class TaskRepository:
@@ -169,11 +167,9 @@ class TaskRepository:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # Submit, claim, transitions and progress: the hot writes, group-committed.
+        self._writes = GroupCommit(DirectStatements(engine))
         self.listeners: list[ChangeListener] = []
-
-    def _changed(self, conn: Connection, task_id: str) -> None:
-        for listener in self.listeners:
-            listener.in_transaction(conn, task_id)
 
     def _committed(self, task_id: str) -> None:
         for listener in self.listeners:
@@ -223,17 +219,15 @@ class TaskRepository:
             "updated_at": new.created_at,
             "event_seq": 0,
         }
+        labels = [{"task_id": new.task_id, "key": key, "value": value} for key, value in new.labels.items()]
+
+        def write(tx: DirectTransaction) -> None:
+            tx.execute(_INSERT_TASK, row)
+            for label in labels:
+                tx.execute(_INSERT_LABELS, label)
+
         try:
-            with self._engine.begin() as conn:
-                conn.execute(_INSERT_TASK, row)
-                if new.labels:
-                    conn.execute(
-                        _INSERT_LABELS,
-                        [
-                            {"task_id": new.task_id, "key": key, "value": value}
-                            for key, value in new.labels.items()
-                        ],
-                    )
+            self._writes.run(write)
         except IntegrityError:
             if new.idempotency_key is None:
                 raise
@@ -364,8 +358,9 @@ class TaskRepository:
             if row is not None:
                 record = _record(row)
                 message = f"cancelled: {reason}" if reason else "cancelled"
-                _append_event(conn, task_id, record.event_seq, CANCELLED, record.progress, message, now)
-                self._changed(conn, task_id)
+                conn.execute(
+                    _INSERT_EVENT, _event(task_id, record.event_seq, CANCELLED, record.progress, message, now)
+                )
         if row is not None:
             self._committed(task_id)
             return record
@@ -405,30 +400,54 @@ class TaskRepository:
         now = utc_now()
         values = {"updated_at": now, **fields, "status": to_status}
         match = match or {}
-        if any(isinstance(v, ClauseElement) for v in (*values.values(), *match.values())):
-            conditions = [tasks.c.task_id == task_id, tasks.c.status.in_(from_statuses)]
-            conditions += [tasks.c[name] == value for name, value in match.items()]
-            stmt = (
-                update(tasks)
-                .where(*conditions)
-                .values({**values, "event_seq": tasks.c.event_seq + 1})
-                .returning(tasks.c.event_seq, tasks.c.progress)
-            )
-            params: dict[str, Any] = {}
-        else:
-            names, matched = tuple(sorted(values)), tuple(sorted(match))
-            stmt = _transition_statement(tuple(from_statuses), names, matched)
-            params = {f"v_{name}": values[name] for name in names}
-            params |= {f"w_{name}": match[name] for name in matched}
-            params["w_task_id"] = task_id
-        with self._engine.begin() as conn:
-            row = conn.execute(stmt, params).first()
+        if also is not None or any(isinstance(v, ClauseElement) for v in (*values.values(), *match.values())):
+            return self._transition_with(task_id, from_statuses, to_status, values, match, message, also, now)
+        names, matched = tuple(sorted(values)), tuple(sorted(match))
+        stmt = _transition_statement(tuple(from_statuses), names, matched)
+        params = {f"v_{name}": values[name] for name in names}
+        params |= {f"w_{name}": match[name] for name in matched}
+        params["w_task_id"] = task_id
+
+        def write(tx: DirectTransaction) -> bool:
+            row = tx.returning(stmt, params)
             if row is None:
                 return False
-            _append_event(conn, task_id, row.event_seq, to_status, row.progress, message, now)
+            seq, progress = row
+            tx.execute(_INSERT_EVENT, _event(task_id, seq, to_status, progress, message, now))
+            return True
+
+        if not self._writes.run(write):
+            return False
+        self._committed(task_id)
+        return True
+
+    def _transition_with(
+        self,
+        task_id: str,
+        from_statuses: tuple[str, ...],
+        to_status: str,
+        values: dict[str, Any],
+        match: Mapping[str, Any],
+        message: str | None,
+        also: Callable[[Connection], None] | None,
+        now: datetime,
+    ) -> bool:
+        """`transition` with SQL expressions or an `also` step: through `Connection.execute`."""
+        conditions = [tasks.c.task_id == task_id, tasks.c.status.in_(from_statuses)]
+        conditions += [tasks.c[name] == value for name, value in match.items()]
+        stmt = (
+            update(tasks)
+            .where(*conditions)
+            .values({**values, "event_seq": tasks.c.event_seq + 1})
+            .returning(tasks.c.event_seq, tasks.c.progress)
+        )
+        with self._engine.begin() as conn:
+            row = conn.execute(stmt).first()
+            if row is None:
+                return False
+            conn.execute(_INSERT_EVENT, _event(task_id, row.event_seq, to_status, row.progress, message, now))
             if also is not None:
                 also(conn)
-            self._changed(conn, task_id)
         self._committed(task_id)
         return True
 
@@ -457,14 +476,19 @@ class TaskRepository:
             "v_executed_on": node_id,
             "v_device_emulated": device_emulated,
         }
-        with self._engine.begin() as conn:
-            row = conn.execute(_CLAIM, params).first()
+
+        def write(tx: DirectTransaction) -> TaskRecord | None:
+            row = tx.returning(_CLAIM, params)
             if row is None:
                 return None
-            task = _record(row)
+            task = TaskRecord(*row)
             text = message(task) if message is not None else None
-            _append_event(conn, task_id, task.event_seq, RUNNING, task.progress, text, now)
-            self._changed(conn, task_id)
+            tx.execute(_INSERT_EVENT, _event(task_id, task.event_seq, RUNNING, task.progress, text, now))
+            return task
+
+        task = self._writes.run(write)
+        if task is None:
+            return None
         self._committed(task_id)
         return task
 
@@ -486,12 +510,16 @@ class TaskRepository:
         stmt = _progress_statement(tuple(sorted(match)), forward_only)
         params = {f"w_{name}": value for name, value in match.items()}
         params |= {"w_task_id": task_id, "v_progress": progress, "v_updated_at": now}
-        with self._engine.begin() as conn:
-            seq = conn.execute(stmt, params).scalar_one_or_none()
-            if seq is None:
+
+        def write(tx: DirectTransaction) -> bool:
+            row = tx.returning(stmt, params)
+            if row is None:
                 return False
-            _append_event(conn, task_id, seq, RUNNING, progress, message, now)
-            self._changed(conn, task_id)
+            tx.execute(_INSERT_EVENT, _event(task_id, row[0], RUNNING, progress, message, now))
+            return True
+
+        if not self._writes.run(write):
+            return False
         self._committed(task_id)
         return True
 

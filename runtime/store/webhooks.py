@@ -36,9 +36,7 @@ class WebhookRepository:
         return record
 
     def get(self, tenant_id: str, webhook_id: str) -> WebhookRecord | None:
-        stmt = select(webhooks).where(
-            webhooks.c.tenant_id == tenant_id, webhooks.c.webhook_id == webhook_id
-        )
+        stmt = select(webhooks).where(webhooks.c.tenant_id == tenant_id, webhooks.c.webhook_id == webhook_id)
         with self._engine.connect() as conn:
             row = conn.execute(stmt).first()
         return None if row is None else _record(row)
@@ -55,9 +53,7 @@ class WebhookRepository:
 
     def delete(self, tenant_id: str, webhook_id: str) -> bool:
         """False when absent or another tenant's (both answer 404)."""
-        stmt = delete(webhooks).where(
-            webhooks.c.tenant_id == tenant_id, webhooks.c.webhook_id == webhook_id
-        )
+        stmt = delete(webhooks).where(webhooks.c.tenant_id == tenant_id, webhooks.c.webhook_id == webhook_id)
         with self._engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
 

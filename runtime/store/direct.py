@@ -1,0 +1,126 @@
+"""Hot statements run on the pooled DBAPI connection, below SQLAlchemy's execution layer.
+
+Every task costs the store three write transactions (submit, claim, finish) and the
+runtime's throughput is bounded by them. SQLAlchemy's `Connection.execute` spends
+several times longer building an execution context, processing parameters and wrapping
+results than SQLite spends running the statement. The statements here are still built
+and compiled by SQLAlchemy, once per dialect, and their values still go through the
+column types' own bind and result processors (the same ones `Connection.execute` uses);
+only the per-call machinery is skipped. Everything else in the store keeps using
+`Connection.execute`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.sql.dml import UpdateBase
+
+from runtime.store.engine import write_lock
+
+Processor = Callable[[Any], Any] | None
+
+
+class DirectStatement:
+    """One INSERT/UPDATE compiled for one dialect, with its parameter and result processing."""
+
+    def __init__(self, statement: UpdateBase, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.positional = bool(compiled.positional)
+        names: Sequence[str] = (compiled.positiontup or []) if self.positional else list(compiled.binds)
+        self._binds: list[tuple[str, Any, Processor]] = []
+        for name in names:
+            bind = compiled.binds[name]
+            # Constants of the statement (e.g. `status='running'`) carry their value.
+            constant = None if bind.required else bind.effective_value
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            self._binds.append((name, constant, processor))
+        self._results: list[Processor] = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in statement.exported_columns  # the RETURNING columns
+        ]
+
+    def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        processed = []
+        try:
+            for name, constant, processor in self._binds:
+                value = values.get(name, constant)
+                processed.append(value if processor is None or value is None else processor(value))
+        except Exception as error:  # a value its column type refuses, as Connection.execute says it
+            raise StatementError(str(error), self.sql, dict(values), error) from error
+        if self.positional:
+            return processed
+        return {name: value for (name, _, _), value in zip(self._binds, processed, strict=True)}
+
+    def row(self, raw: Sequence[Any] | None) -> tuple[Any, ...] | None:
+        if raw is None:
+            return None
+        return tuple(
+            value if processor is None or value is None else processor(value)
+            for processor, value in zip(self._results, raw, strict=True)
+        )
+
+
+class DirectStatements:
+    """Compiles statements lazily, once each, for one engine's dialect."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._compiled: dict[int, DirectStatement] = {}
+
+    def __getitem__(self, statement: UpdateBase) -> DirectStatement:
+        # Callers hold module-level (or cached) statements: their identity is stable.
+        key = id(statement)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = DirectStatement(statement, self.engine.dialect)
+        return compiled
+
+    @contextmanager
+    def transaction(self) -> Iterator[DirectTransaction]:
+        """A write transaction on a pooled DBAPI connection: committed on exit, else rolled back."""
+        dialect = self.engine.dialect
+        lock = write_lock(self.engine)
+        connection = self.engine.raw_connection()
+        try:
+            with lock:
+                cursor = connection.cursor()
+                try:
+                    yield DirectTransaction(self, cursor)
+                    connection.commit()
+                except dialect.loaded_dbapi.Error as error:
+                    # As `Connection.execute` would: SQLAlchemy's exception classes (callers
+                    # catch IntegrityError, retry OperationalError), a dead connection dropped.
+                    if dialect.is_disconnect(error, connection.dbapi_connection, cursor):
+                        connection.invalidate(error)
+                    else:
+                        connection.rollback()
+                    raise DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error) from error
+                except BaseException:
+                    connection.rollback()
+                    raise
+                finally:
+                    cursor.close()
+        finally:
+            connection.close()  # back to the pool
+
+
+class DirectTransaction:
+    def __init__(self, statements: DirectStatements, cursor: Any) -> None:
+        self._statements, self._cursor = statements, cursor
+
+    def execute(self, statement: UpdateBase, values: Mapping[str, Any]) -> None:
+        compiled = self._statements[statement]
+        self._cursor.execute(compiled.sql, compiled.parameters(values))
+
+    def returning(self, statement: UpdateBase, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """Runs an INSERT/UPDATE ... RETURNING; its first row, processed, or None."""
+        compiled = self._statements[statement]
+        self._cursor.execute(compiled.sql, compiled.parameters(values))
+        return compiled.row(self._cursor.fetchone())

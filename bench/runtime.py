@@ -210,7 +210,7 @@ class Grey:
         return count, (last - first).total_seconds()
 
 
-def wrk_submit(grey: Grey, seconds: float, connections: int = 4) -> None:
+def wrk_submit(grey: Grey, seconds: float, connections: int = 16) -> None:
     script = (
         'wrk.method = "POST"\n'
         f"wrk.body = '{json.dumps(NOOP)}'\n"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 from sqlalchemy.exc import OperationalError
 
+from runtime.batching import Batcher
 from runtime.config import POOLS, PRIORITIES, queue_name
 from runtime.execution.queues import BATCH_ITEM_ACTOR, DRAMATIQ_PRIORITY, TASK_ACTOR, actor_name
 from runtime.store import TaskRecord
@@ -41,11 +42,21 @@ def needs_no_checks(task: TaskRecord) -> bool:
     return task.type in ("stateless", "pipeline") and not task.dependencies and not task.resources
 
 
+Outgoing = tuple[dramatiq.Message[Any], int | None]  # a message and its delay (ms)
+
+
 class Dispatch:
-    """Declares the actors on a broker and sends task and batch-item messages."""
+    """Declares the actors on a broker and sends task and batch-item messages.
+
+    Sends from concurrent threads (gateway requests, worker re-checks) are batched
+    (`runtime.batching`): a broker with `enqueue_many` (Redis) takes each batch in one
+    round trip; the others get one `enqueue` per message. Either way `send` returns once
+    its message is in the broker.
+    """
 
     def __init__(self, broker: dramatiq.Broker) -> None:
         self.broker = broker
+        self._outgoing: Batcher[Outgoing, Any] = Batcher(self._enqueue)
         self.executors: dict[str, Executor] = {}  # per pool, in processes that run workers
         self._tasks: dict[tuple[str, str], dramatiq.Actor[Any, Any]] = {}
         self._items: dict[tuple[str, str], dramatiq.Actor[Any, Any]] = {}
@@ -95,7 +106,19 @@ class Dispatch:
             args = (task.task_id, 0, round(task.created_at.timestamp() * 1000))
         else:
             args = (task.task_id,)
-        actor.send_with_options(args=args, delay=delay_ms)
+        self._outgoing.run((actor.message_with_options(args=args), delay_ms))
+
+    def _enqueue(self, batch: list[Outgoing]) -> list[Any]:
+        enqueue_many = getattr(self.broker, "enqueue_many", None)
+        if enqueue_many is not None and len(batch) > 1:
+            return list(enqueue_many(batch))
+        outcomes: list[Any] = []
+        for message, delay in batch:
+            try:
+                outcomes.append(self.broker.enqueue(message, delay=delay))
+            except Exception as error:
+                outcomes.append(error)
+        return outcomes
 
     def item_messages(self, task: TaskRecord, indexes: Iterable[int]) -> list[dramatiq.Message[Any]]:
         actor = self._items[(task.pool, task.priority)]

@@ -8,11 +8,13 @@ re-enqueues whatever the store holds as unfinished).
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import Callbacks, CurrentMessage, Pipelines, Retries
+from dramatiq.common import current_millis
+from dramatiq.middleware import CurrentMessage, Retries
 
 from runtime.execution.queues import IDLE_POLL_MS, priority_of_queue
 
@@ -37,11 +39,11 @@ def broker_kind(url: str) -> str:
 
 
 def middleware(retry_when: Any, min_backoff_ms: int, max_backoff_ms: int) -> list[dramatiq.Middleware]:
-    """Dramatiq's own pieces, minus TimeLimit (see runtime.execution.interrupts for why)."""
+    """Dramatiq's own pieces that the runtime uses: no TimeLimit (see
+    runtime.execution.interrupts for why), no Callbacks or Pipelines (no actor has
+    callbacks and no message is piped: each would cost every message a hook call)."""
     return [
         CurrentMessage(),
-        Callbacks(),
-        Pipelines(),
         Retries(retry_when=retry_when, min_backoff=min_backoff_ms, max_backoff=max_backoff_ms),
     ]
 
@@ -50,7 +52,46 @@ def _redis_broker(url: str, stack: list[dramatiq.Middleware]) -> dramatiq.Broker
     from dramatiq.brokers.redis import RedisBroker
 
     class GreyRedisBroker(RedisBroker):
-        """Polls urgent queues more often while they are idle (see queues.IDLE_POLL_MS)."""
+        """Polls urgent queues more often while they are idle (see queues.IDLE_POLL_MS), and
+        enqueues a batch of messages in one pipeline (see `enqueue_many`)."""
+
+        _pipelines = threading.local()
+
+        def enqueue_many(self, messages: list[tuple[dramatiq.Message[Any], int | None]]) -> list[Any]:
+            """`enqueue` for each (message, delay), the Redis commands sent in one round trip.
+
+            Dramatiq's own `enqueue` prepares each message (its Redis id, its delay queue,
+            the before-enqueue hooks); only the dispatch script's call is redirected into
+            the pipeline. The after-enqueue hooks run before that round trip: none of the
+            runtime's middleware has one.
+            """
+            with self.client.pipeline(transaction=False) as pipe:
+                self._pipelines.current = pipe
+                try:
+                    sent = [RedisBroker.enqueue(self, message, delay=delay) for message, delay in messages]
+                finally:
+                    self._pipelines.current = None
+                pipe.execute()
+            return sent
+
+        def do_enqueue(self, queue_name: str, *args: Any) -> Any:
+            pipe = getattr(self._pipelines, "current", None)
+            if pipe is None:
+                return self._dispatch("enqueue")(queue_name, *args)
+            # The arguments of Dramatiq's dispatch script (RedisBroker._dispatch), without
+            # its random maintenance run: workers' fetches and acks do that.
+            argv = [
+                "enqueue",
+                current_millis(),
+                queue_name,
+                self.broker_id,
+                self.heartbeat_timeout,
+                self.dead_message_ttl,
+                0,
+                self._max_unpack_size(),
+                *args,
+            ]
+            return self.scripts["dispatch"](args=argv, keys=[self.namespace], client=pipe)
 
         def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> dramatiq.Consumer:
             ceiling = IDLE_POLL_MS[priority_of_queue(queue_name)]

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import text
 
@@ -30,6 +30,8 @@ CHANNEL = "grey_events"  # task doorbells: gateways (streams) listen
 CANCEL_CHANNEL = "grey_cancel"  # cancel requests: workers listen
 #: Streams re-read the store at least this often, doorbell or not.
 POLL_SECONDS = 1.0
+#: Task ids per doorbell message at most (PostgreSQL NOTIFY payloads stay under 8000 bytes).
+DOORBELL_IDS = 100
 #: A Redis publisher waits this long after the first doorbell so that others join its batch.
 PUBLISH_LINGER_SECONDS = 0.003
 
@@ -136,12 +138,15 @@ class EventBus(ChangeListener):
 
     def _received(self, payload: str) -> None:
         origin, _, rest = payload.partition("|")
-        kind, _, task_id = rest.partition("|")
-        if origin != self.origin and task_id:
-            self._deliver(kind, task_id)
+        kind, _, task_ids = rest.partition("|")
+        if origin != self.origin:
+            for task_id in task_ids.split(","):
+                if task_id:
+                    self._deliver(kind, task_id)
 
-    def _encode(self, kind: str, task_id: str) -> str:
-        return f"{self.origin}|{kind}|{task_id}"
+    def _encode(self, kind: str, task_ids: Iterable[str]) -> str:
+        """One doorbell for several tasks: `origin|kind|id,id,...` (task ids hold no comma)."""
+        return f"{self.origin}|{kind}|{','.join(task_ids)}"
 
 
 class _ListenerBus(EventBus):
@@ -156,7 +161,7 @@ class _ListenerBus(EventBus):
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self.listen_tasks = True
-        self._outbox: list[tuple[str, str]] = []
+        self._outbox: list[tuple[str, str]] = []  # (kind, task id)
         self._pending = threading.Condition()
         self._publisher: threading.Thread | None = None
 
@@ -194,13 +199,26 @@ class _ListenerBus(EventBus):
     # -- publishing ----------------------------------------------------------------
 
     def _publish(self, kind: str, task_id: str) -> None:
-        message = (CANCEL_CHANNEL if kind == "c" else CHANNEL, self._encode(kind, task_id))
         if self._publisher is None:  # not started: publish in the caller's thread
-            self._send([message])
+            self._send(self._messages([(kind, task_id)]))
             return
         with self._pending:
-            self._outbox.append(message)
+            self._outbox.append((kind, task_id))
             self._pending.notify()
+
+    def _messages(self, doorbells: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """(channel, payload) per kind, each task once: a fast task's claim and finish
+        often share a batch, and a listener only needs to know that there is news."""
+        by_kind: dict[str, dict[str, None]] = {}
+        for kind, task_id in doorbells:
+            by_kind.setdefault(kind, {})[task_id] = None
+        messages = []
+        for kind, task_ids in by_kind.items():
+            channel = CANCEL_CHANNEL if kind == "c" else CHANNEL
+            ids = list(task_ids)
+            for start in range(0, len(ids), DOORBELL_IDS):
+                messages.append((channel, self._encode(kind, ids[start : start + DOORBELL_IDS])))
+        return messages
 
     def _publish_loop(self) -> None:
         while True:
@@ -214,7 +232,7 @@ class _ListenerBus(EventBus):
             with self._pending:
                 batch, self._outbox = self._outbox, []
             if batch:
-                self._send(batch)
+                self._send(self._messages(batch))
             elif self._stopped.is_set():
                 return
 

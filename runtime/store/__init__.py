@@ -69,6 +69,7 @@ class Store:
 
     def dispose(self) -> None:
         """Close pooled connections (at shutdown, or in a forked child)."""
+        self.tasks.close()
         self.engine.dispose()
 
     def __enter__(self) -> Store:

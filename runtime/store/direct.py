@@ -12,6 +12,8 @@ only the per-call machinery is skipped. Everything else in the store keeps using
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.dml import UpdateBase
 
 from runtime.store.engine import write_lock
@@ -68,11 +71,16 @@ class DirectStatement:
 
 
 class DirectStatements:
-    """Compiles statements lazily, once each, for one engine's dialect."""
+    """Compiles statements lazily, once each, for one engine's dialect, and runs write
+    transactions on one connection of its own (writes are one at a time anyway: SQLite
+    has one writer, and the group commit queues them), so no pool checkout per commit."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._compiled: dict[int, DirectStatement] = {}
+        self._lock = threading.Lock()
+        self._connection: PoolProxiedConnection | None = None
+        self._pid = 0
 
     def __getitem__(self, statement: UpdateBase) -> DirectStatement:
         # Callers hold module-level (or cached) statements: their identity is stable.
@@ -82,33 +90,44 @@ class DirectStatements:
             compiled = self._compiled[key] = DirectStatement(statement, self.engine.dialect)
         return compiled
 
+    def _writer(self) -> PoolProxiedConnection:
+        if self._connection is None or self._pid != os.getpid():  # a forked child connects anew
+            self._connection, self._pid = self.engine.raw_connection(), os.getpid()
+        return self._connection
+
+    def close(self) -> None:
+        with self._lock:
+            connection, self._connection = self._connection, None
+            if connection is not None and self._pid == os.getpid():
+                connection.close()  # back to the pool, which the engine's dispose then closes
+
     @contextmanager
     def transaction(self) -> Iterator[DirectTransaction]:
-        """A write transaction on a pooled DBAPI connection: committed on exit, else rolled back."""
+        """A write transaction: committed on exit, else rolled back."""
         dialect = self.engine.dialect
-        lock = write_lock(self.engine)
-        connection = self.engine.raw_connection()
-        try:
-            with lock:
-                cursor = connection.cursor()
-                try:
-                    yield DirectTransaction(self, cursor)
-                    connection.commit()
-                except dialect.loaded_dbapi.Error as error:
-                    # As `Connection.execute` would: SQLAlchemy's exception classes (callers
-                    # catch IntegrityError, retry OperationalError), a dead connection dropped.
-                    if dialect.is_disconnect(error, connection.dbapi_connection, cursor):
-                        connection.invalidate(error)
-                    else:
-                        connection.rollback()
-                    raise DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error) from error
-                except BaseException:
+        with self._lock, write_lock(self.engine):
+            connection = self._writer()
+            cursor = connection.cursor()
+            try:
+                yield DirectTransaction(self, cursor)
+                connection.commit()
+            except dialect.loaded_dbapi.Error as error:
+                # As `Connection.execute` would: SQLAlchemy's exception classes (callers
+                # catch IntegrityError, retry OperationalError), a dead connection dropped.
+                disconnected = dialect.is_disconnect(error, connection.dbapi_connection, cursor)
+                if disconnected:
+                    connection.invalidate(error)
+                    self._connection = None
+                else:
                     connection.rollback()
-                    raise
-                finally:
-                    cursor.close()
-        finally:
-            connection.close()  # back to the pool
+                raise DBAPIError.instance(
+                    None, None, error, dialect.loaded_dbapi.Error, connection_invalidated=disconnected
+                ) from error
+            except BaseException:
+                connection.rollback()
+                raise
+            finally:
+                cursor.close()
 
 
 class DirectTransaction:

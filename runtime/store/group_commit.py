@@ -3,9 +3,8 @@
 SQLite has one writer at a time, and each commit costs a write of every page it touched
 (the row, its indexes, the event) whatever the number of rows on those pages. Worker
 threads claiming and finishing tasks, and gateway threads inserting them, arrive
-together under load. The first writer to find the store free becomes the leader and
-commits everything queued so far in one transaction; the others wait for its commit and
-return. Alone, a writer commits at once: there is no timer and no extra thread.
+together under load; `runtime.batching.Batcher` lets the first of them commit the work
+of all in one transaction.
 
 Jobs are functions of a `DirectTransaction` with no side effects outside it, so when
 one fails the batch is rolled back and each of its jobs is run again in a transaction of
@@ -15,26 +14,16 @@ own caller only.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
+
+from runtime.batching import Batcher
 from runtime.store.direct import DirectStatements, DirectTransaction
 
 T = TypeVar("T")
-
-#: At most this many jobs in one transaction (keeps a batch's latency bounded).
-MAX_BATCH = 64
-
-
-class _Job(Generic[T]):
-    __slots__ = ("done", "error", "result", "work")
-
-    def __init__(self, work: Callable[[DirectTransaction], T]) -> None:
-        self.work = work
-        self.done = False
-        self.result: T | None = None
-        self.error: BaseException | None = None
+Job = Callable[[DirectTransaction], Any]
 
 
 class GroupCommit:
@@ -42,42 +31,39 @@ class GroupCommit:
 
     def __init__(self, statements: DirectStatements) -> None:
         self._statements = statements
-        self._queue: list[_Job[Any]] = []
-        self._queue_lock = threading.Lock()
-        self._leader = threading.Lock()
+        self._batcher: Batcher[Job, Any] = Batcher(self._commit)
 
     def run(self, work: Callable[[DirectTransaction], T]) -> T:
         """Runs `work` in a committed transaction (perhaps shared) and returns its result."""
-        job: _Job[T] = _Job(work)
-        with self._queue_lock:
-            self._queue.append(job)
-        while not job.done:
-            with self._leader:  # waits while a leader commits, perhaps this very job
-                if job.done:
-                    break
-                with self._queue_lock:
-                    batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                self._commit(batch)
-        if job.error is not None:
-            raise job.error
-        return job.result  # type: ignore[return-value]
+        result: T = self._batcher.run(work)
+        return result
 
-    def _commit(self, batch: list[_Job[Any]]) -> None:
-        if len(batch) > 1:
+    def close(self) -> None:
+        with self._batcher.locked():
+            self._statements.close()
+
+    def _commit(self, jobs: list[Job]) -> list[Any]:
+        if len(jobs) > 1:
             try:
                 with self._statements.transaction() as tx:
-                    results = [job.work(tx) for job in batch]
+                    return [job(tx) for job in jobs]
             except Exception:
                 pass  # one of them failed: each on its own below, so only its caller sees it
-            else:
-                for job, result in zip(batch, results, strict=True):
-                    job.result, job.done = result, True
-                return
-        for job in batch:
+        outcomes: list[Any] = []
+        for job in jobs:
             try:
-                with self._statements.transaction() as tx:
-                    job.result = job.work(tx)
-            except BaseException as error:
-                job.error = error
-            finally:
-                job.done = True
+                outcomes.append(self._alone(job))
+            except Exception as error:
+                outcomes.append(error)
+        return outcomes
+
+    def _alone(self, job: Job) -> Any:
+        """One job in its own transaction, once more on a new connection if the old one died."""
+        try:
+            with self._statements.transaction() as tx:
+                return job(tx)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+        with self._statements.transaction() as tx:
+            return job(tx)

@@ -171,6 +171,10 @@ class TaskRepository:
         self._writes = GroupCommit(DirectStatements(engine))
         self.listeners: list[ChangeListener] = []
 
+    def close(self) -> None:
+        """Return the write connection to the pool (before the engine is disposed)."""
+        self._writes.close()
+
     def _committed(self, task_id: str) -> None:
         for listener in self.listeners:
             listener.after_commit(task_id)

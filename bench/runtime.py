@@ -2,8 +2,8 @@
 
 On one Redis broker, in one run:
 
-1. Grey: no-op tasks submitted through the REST API (wrk, as fast as the gateway takes
-   them) to a `grey serve`-like gateway process, run by one worker process
+1. Grey: no-op tasks submitted through the REST API (wrk, 16 connections, as fast as the
+   gateway takes them) to a `grey serve`-like gateway process, run by one worker process
    (`--threads 8`), counted when the store records them completed:
    tasks / (last completed_at - first created_at).
 2. Bare Dramatiq: the same number of no-op messages sent with `actor.send` and run by
@@ -13,7 +13,10 @@ On one Redis broker, in one run:
 4. Priority: a critical task behind 1,000 normal ones (and high behind 1,000 low), with
    every worker thread busy: how many of the backlog started before it.
 
-Usage: python -m bench.runtime [--seconds 8] [--threads 8] [--redis URL] [--database-url URL]
+Prints a table (exit status 1 when the ratio is under the 0.3 target) and writes
+out/bench/runtime.png (throughput bars, submit -> start distribution).
+
+Usage: python -m bench.runtime [--seconds 8] [--threads 8] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -259,8 +262,8 @@ async def _submit_many(grey: Grey, bodies: list[dict[str, Any]], concurrency: in
     return ids
 
 
-def latency(grey: Grey, count: int = 200, rate: float = 20.0) -> tuple[float, float]:
-    """p50 and p99 of submit -> start (ms) at a light, steady load."""
+def latency(grey: Grey, count: int = 200, rate: float = 20.0) -> list[float]:
+    """Submit -> start (ms) of each task at a light, steady load, sorted."""
     import httpx
 
     ids = []
@@ -269,12 +272,15 @@ def latency(grey: Grey, count: int = 200, rate: float = 20.0) -> tuple[float, fl
             ids.append(client.post("/v1/tasks", json=NOOP).json()["task_id"])
             time.sleep(1 / rate)
     grey.wait_idle()
-    waits = sorted(
+    return sorted(
         (task.started_at - task.created_at).total_seconds() * 1000
         for task in (grey.store.tasks.get(None, i) for i in ids)
         if task is not None and task.started_at is not None
     )
-    return statistics.median(waits), waits[min(len(waits) - 1, int(len(waits) * 0.99))]
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * fraction))]
 
 
 def priority(grey: Grey, threads: int, urgent: str, behind: str, backlog: int = 1000) -> int:
@@ -308,37 +314,87 @@ def priority(grey: Grey, threads: int, urgent: str, behind: str, backlog: int = 
     )
 
 
+TARGET = 0.3
+
+
+def plot(grey_rate: float, bare_rate: float, waits: list[float], target: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (rates, cdf) = plt.subplots(1, 2, figsize=(10, 4))
+    rates.bar(["bare Dramatiq", "Grey end to end"], [bare_rate, grey_rate], color=["grey", "tab:blue"])
+    rates.axhline(bare_rate * TARGET, color="tab:red", linestyle="--", label=f"target {TARGET}× bare")
+    rates.text(1, grey_rate, f"{grey_rate / bare_rate:.2f}×", ha="center", va="bottom")
+    rates.set_ylabel("no-op tasks (messages) per second")
+    rates.set_title("Throughput, same run, Redis broker")
+    rates.legend()
+    cdf.plot(waits, [(i + 1) / len(waits) for i in range(len(waits))])
+    cdf.set_xlabel("submit -> start (ms) at 20 tasks/s")
+    cdf.set_ylabel("fraction of tasks")
+    cdf.set_title("Queue latency")
+    figure.tight_layout()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, dpi=120)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
     parser = argparse.ArgumentParser(prog="bench.runtime")
     parser.add_argument("--seconds", type=float, default=8.0, help="how long wrk submits")
     parser.add_argument("--threads", type=int, default=8, help="worker threads (both systems)")
     parser.add_argument("--database-url", default=None, help="store (default: a fresh SQLite file)")
     args = parser.parse_args(argv)
+    console = Console()
     workdir = Path(tempfile.mkdtemp(prefix="grey-bench-"))
     database_url = args.database_url or f"sqlite:///{workdir / 'grey.db'}"
-    print(
+    console.print(
         f"broker {REDIS_URL}, store {database_url.split('@')[-1]}, {args.threads} worker threads, "
         f"{os.cpu_count()} cores"
     )
-    grey = Grey(database_url, args.threads, workdir)
-    try:
-        wrk_submit(grey, args.seconds)
-        grey.wait_idle()
-        count, seconds = grey.span()
-        grey_rate = count / seconds
-        p50, p99 = latency(grey)
-        critical = priority(grey, args.threads, "critical", "normal")
-        high = priority(grey, args.threads, "high", "low")
-    finally:
-        grey.stop()
-    bare_rate = run_bare(count, args.threads)
-    print(f"grey   end to end (REST submit -> completed in store): {count} tasks, {grey_rate:8.1f} tasks/s")
-    print(f"bare Dramatiq (send -> processed):                    {count} msgs,  {bare_rate:8.1f} msgs/s")
-    print(f"ratio: {grey_rate / bare_rate:.2f}x bare Dramatiq (target >= 0.3x)")
-    print(f"submit -> start at 20 tasks/s: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-    print(f"critical behind 1000 normal: {critical} normal started first (worker threads: {args.threads})")
-    print(f"high behind 1000 low: {high} low started first (worker threads: {args.threads})")
-    return 0
+    with Progress(console=console, transient=True) as progress:
+        step = progress.add_task("starting a gateway and a worker", total=6)
+        grey = Grey(database_url, args.threads, workdir)
+        try:
+            progress.update(step, advance=1, description=f"Grey: wrk submitting for {args.seconds:.0f} s")
+            wrk_submit(grey, args.seconds)
+            grey.wait_idle()
+            count, seconds = grey.span()
+            grey_rate = count / seconds
+            progress.update(step, advance=1, description="Grey: submit -> start at 20 tasks/s")
+            waits = latency(grey)
+            progress.update(step, advance=1, description="Grey: critical behind 1,000 normal")
+            critical = priority(grey, args.threads, "critical", "normal")
+            progress.update(step, advance=1, description="Grey: high behind 1,000 low")
+            high = priority(grey, args.threads, "high", "low")
+        finally:
+            grey.stop()
+        progress.update(step, advance=1, description=f"bare Dramatiq: {count} messages")
+        bare_rate = run_bare(count, args.threads)
+        progress.update(step, advance=1)
+    ratio = grey_rate / bare_rate
+    table = Table(title=f"Runtime vs bare Dramatiq (Redis, {args.threads} threads, {count} no-op tasks each)")
+    for column in ("measure", "value"):
+        table.add_column(column)
+    table.add_row("Grey end to end (REST submit -> completed in store)", f"{grey_rate:,.1f} tasks/s")
+    table.add_row("bare Dramatiq (send -> processed)", f"{bare_rate:,.1f} msgs/s")
+    table.add_row("ratio", f"{ratio:.2f}× (target ≥ {TARGET}×: {'met' if ratio >= TARGET else 'NOT met'})")
+    table.add_row(
+        "submit -> start at 20 tasks/s",
+        f"p50 {statistics.median(waits):.1f} ms, p99 {percentile(waits, 0.99):.1f} ms",
+    )
+    table.add_row(
+        "normal tasks started before a critical one (of 1,000)", f"{critical} (bound: {args.threads})"
+    )
+    table.add_row("low tasks started before a high one (of 1,000)", f"{high} (bound: {args.threads})")
+    console.print(table)
+    plot(grey_rate, bare_rate, waits, Path("out/bench/runtime.png"))
+    console.print("plot: out/bench/runtime.png")
+    return 0 if ratio >= TARGET else 1
 
 
 if __name__ == "__main__":

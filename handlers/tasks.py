@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -12,7 +13,7 @@ from runtime.context import RequestContext
 from runtime.errors import ApiError
 from runtime.execution.submission import check_payload, check_placement, pool_of, resources_for
 from runtime.responses import Binary
-from runtime.store import DuplicateIdempotencyKey, InvalidCursor, NewTask, TaskNotCancellable, TaskRecord
+from runtime.store import DuplicateIdempotencyKey, InvalidCursor, NewTask, TaskNotCancellable
 from runtime.store.records import UNFINISHED_STATUSES
 
 
@@ -38,8 +39,8 @@ def _new_task(request: models.SubmitTaskInput, ctx: RequestContext) -> NewTask:
     )
 
 
-def _accept(new: NewTask, ctx: RequestContext) -> TaskRecord:
-    """Store checks, then the pending row, then the message: one trip to the thread pool."""
+def _check(new: NewTask, ctx: RequestContext) -> None:
+    """What needs the store: a pool that can take the task, dependencies that exist."""
     services = ctx.services
     runtime = services.runtime
     if new.pool != "cpu" or new.resources:
@@ -53,16 +54,19 @@ def _accept(new: NewTask, ctx: RequestContext) -> TaskRecord:
                 f"Unknown dependencies: {', '.join(unknown)}",
                 {"field": "dependencies", "unknown": unknown},
             )
-    task = services.store.tasks.insert(new)
-    runtime.send(task)
-    return task
 
 
 async def submit_task(request: models.SubmitTaskInput, ctx: RequestContext) -> models.SubmitTaskResponse:
-    """Validates, stores the task as pending and hands it to the runtime's queue."""
+    """Validates, stores the task as pending and hands it to the runtime's queue.
+
+    The intake thread does the store checks, the insert and the send, batched with the
+    submits that arrive with this one (runtime.execution.intake)."""
     new = _new_task(request, ctx)
+    check = (
+        functools.partial(_check, ctx=ctx) if new.dependencies or new.pool != "cpu" or new.resources else None
+    )
     try:
-        task = await ctx.services.blocking.run(_accept, new, ctx)
+        task = await ctx.services.runtime.intake.submit(new, check)
     except DuplicateIdempotencyKey as duplicate:
         raise ApiError(
             "duplicate_task",

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from runtime.batching import Batcher
 from runtime.config import POOLS, PRIORITIES, queue_name
+from runtime.execution.broker import Outgoing
 from runtime.execution.queues import BATCH_ITEM_ACTOR, DRAMATIQ_PRIORITY, TASK_ACTOR, actor_name
 from runtime.store import TaskRecord
 
@@ -40,9 +41,6 @@ def retry_when(retries: int, error: BaseException) -> bool:
 def needs_no_checks(task: TaskRecord) -> bool:
     """Nothing to check before it starts: no dependencies, no state key, default resources."""
     return task.type in ("stateless", "pipeline") and not task.dependencies and not task.resources
-
-
-Outgoing = tuple[dramatiq.Message[Any], int | None]  # a message and its delay (ms)
 
 
 class Dispatch:
@@ -97,7 +95,9 @@ class Dispatch:
     # -- sending --------------------------------------------------------------------------
 
     def send(self, task: TaskRecord, *, delay_ms: int | None = None, waits: int = 0) -> None:
-        actor = self._tasks[(task.pool, task.priority)]
+        self._outgoing.run((self._message(task, waits), delay_ms))
+
+    def _message(self, task: TaskRecord, waits: int) -> dramatiq.Message[Any]:
         args: tuple[Any, ...]
         if waits:
             args = (task.task_id, waits)
@@ -106,7 +106,12 @@ class Dispatch:
             args = (task.task_id, 0, round(task.created_at.timestamp() * 1000))
         else:
             args = (task.task_id,)
-        self._outgoing.run((actor.message_with_options(args=args), delay_ms))
+        return self._tasks[(task.pool, task.priority)].message_with_options(args=args)
+
+    def send_many(self, tasks: list[TaskRecord]) -> list[Any]:
+        """`send` for several tasks from one thread (the gateway's intake): one round trip
+        on Redis; for each task, the sent message or the exception its send raised."""
+        return self._enqueue([(self._message(task, 0), None) for task in tasks]) if tasks else []
 
     def _enqueue(self, batch: list[Outgoing]) -> list[Any]:
         enqueue_many = getattr(self.broker, "enqueue_many", None)

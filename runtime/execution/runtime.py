@@ -17,6 +17,7 @@ from runtime.config import ClusterConfig
 from runtime.execution import broker as brokers
 from runtime.execution.actors import Dispatch, retry_when
 from runtime.execution.events import EventBus, open_bus
+from runtime.execution.intake import Intake
 from runtime.execution.nodes import DOWN, NodeAgent, NodeSpec, Reaper
 from runtime.execution.queues import all_queues
 from runtime.execution.workers import PoolOptions, WorkerPool
@@ -41,6 +42,7 @@ class Runtime:
         )
         self.broker: dramatiq.Broker = brokers.open_broker(settings.broker_url, stack)
         self.dispatch = Dispatch(self.broker)
+        self.intake = Intake(store, self.dispatch.send_many)  # the gateway's submits
         self.bus: EventBus = open_bus(settings.broker_url, store)
         store.tasks.listeners.append(self.bus)
         self.pools: list[WorkerPool] = []
@@ -83,6 +85,7 @@ class Runtime:
         return pool
 
     def stop(self) -> None:
+        self.intake.stop()
         for pool in reversed(self.pools):
             pool.stop()
         self.pools.clear()

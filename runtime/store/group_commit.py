@@ -38,6 +38,12 @@ class GroupCommit:
         result: T = self._batcher.run(work)
         return result
 
+    def run_many(self, works: list[Job]) -> list[Any]:
+        """Runs these jobs in one transaction when none fails; for each, its result or its
+        exception (for one caller with many jobs, e.g. the gateway's intake)."""
+        with self._batcher.locked():  # as a leader would: one batch at a time
+            return self._commit(works)
+
     def close(self) -> None:
         with self._batcher.locked():
             self._statements.close()

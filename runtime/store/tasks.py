@@ -6,7 +6,7 @@ delivers at least once, and a redelivered message must never move a task backwar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
@@ -188,6 +188,30 @@ class TaskRepository:
         already used `new.idempotency_key`; the unique constraint decides, so two
         concurrent submits with the same key cannot both win.
         """
+        [outcome] = self.insert_many([new])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def insert_many(self, news: Sequence[NewTask]) -> list[TaskRecord | Exception]:
+        """`insert` for several tasks at once (one transaction when none fails): for each,
+        its record or the exception `insert` would have raised."""
+        jobs, records = [], []
+        for new in news:
+            job, record = self._insert_job(new)
+            jobs.append(job)
+            records.append(record)
+        outcomes: list[TaskRecord | Exception] = []
+        for new, record, outcome in zip(news, records, self._writes.run_many(jobs), strict=True):
+            if isinstance(outcome, IntegrityError) and new.idempotency_key is not None:
+                existing = self._id_for_idempotency_key(new.tenant_id, new.idempotency_key)
+                if existing is not None:
+                    outcome = DuplicateIdempotencyKey(existing)
+            outcomes.append(outcome if isinstance(outcome, Exception) else record)
+        return outcomes
+
+    @staticmethod
+    def _insert_job(new: NewTask) -> tuple[Callable[[DirectTransaction], None], TaskRecord]:
         row: dict[str, Any] = {
             "task_id": new.task_id,
             "tenant_id": new.tenant_id,
@@ -230,16 +254,7 @@ class TaskRepository:
             for label in labels:
                 tx.execute(_INSERT_LABELS, label)
 
-        try:
-            self._writes.run(write)
-        except IntegrityError:
-            if new.idempotency_key is None:
-                raise
-            existing = self._id_for_idempotency_key(new.tenant_id, new.idempotency_key)
-            if existing is None:
-                raise
-            raise DuplicateIdempotencyKey(existing) from None
-        return TaskRecord(**row)
+        return write, TaskRecord(**row)
 
     def _id_for_idempotency_key(self, tenant_id: str, key: str) -> str | None:
         stmt = select(tasks.c.task_id).where(tasks.c.tenant_id == tenant_id, tasks.c.idempotency_key == key)

@@ -1,0 +1,141 @@
+"""Intake: one thread turns the submits waiting at a gateway into rows and messages.
+
+A submit must be in the store and in the broker before it is answered. Done from the
+request's own trip to a thread pool, every submit pays a thread hop each way and a
+commit and a broker round trip of its own. Here the event loop queues the submit and
+awaits a future; the intake thread takes every submit waiting, checks each against the
+store, inserts all of them in one transaction and sends all of them in one round trip,
+then wakes the event loop once for the whole batch. Alone, a submit is taken at once:
+there is no timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.store import NewTask, Store, TaskRecord
+
+logger = logging.getLogger("grey.intake")
+
+#: At most this many submits per batch (bounds a batch's latency).
+MAX_BATCH = 256
+
+Check = Callable[[NewTask], None]
+SendMany = Callable[[list[TaskRecord]], list[Any]]
+Settled = tuple["asyncio.Future[TaskRecord]", Any]  # a waiting submit and its record or error
+
+
+@dataclass(slots=True)
+class _Submit:
+    new: NewTask
+    check: Check | None
+    future: asyncio.Future[TaskRecord]
+    loop: asyncio.AbstractEventLoop
+
+
+class Intake:
+    def __init__(self, store: Store, send_many: SendMany) -> None:
+        self._store, self._send_many = store, send_many
+        self._queue: queue.SimpleQueue[_Submit | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    async def submit(self, new: NewTask, check: Check | None = None) -> TaskRecord:
+        """Store `new` as pending and send its message; `check(new)` first, in the intake
+        thread (store reads; raising refuses this submit alone)."""
+        self._ensure_started()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[TaskRecord] = loop.create_future()
+        self._queue.put(_Submit(new, check, future, loop))
+        return await future
+
+    def stop(self) -> None:
+        """Finishes the submits already queued, then stops the thread."""
+        with self._start_lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout=10)
+
+    def _ensure_started(self) -> None:
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="grey-intake", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            batch = [] if first is None else [first]
+            stopping = first is None
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+            if batch:
+                self._settle(batch, self._outcomes(batch))
+            if stopping:
+                return
+
+    def _outcomes(self, batch: list[_Submit]) -> list[Any]:
+        try:
+            outcomes: list[Any] = [None] * len(batch)
+            checked = []
+            for index, submit in enumerate(batch):
+                try:
+                    if submit.check is not None:
+                        submit.check(submit.new)
+                    checked.append(index)
+                except Exception as error:
+                    outcomes[index] = error
+            stored = self._store.tasks.insert_many([batch[index].new for index in checked])
+            to_send = []
+            for index, outcome in zip(checked, stored, strict=True):
+                outcomes[index] = outcome
+                if not isinstance(outcome, Exception):
+                    to_send.append(index)
+            sent = self._send_many([outcomes[index] for index in to_send])
+            for index, outcome in zip(to_send, sent, strict=True):
+                if isinstance(outcome, Exception):
+                    # Stored but not sent: the row stays pending and a restart's recovery
+                    # sends it; the caller hears of the broker failure.
+                    outcomes[index] = outcome
+            return outcomes
+        except Exception as error:  # never leave a request waiting
+            logger.exception("intake batch of %d failed", len(batch))
+            return [error] * len(batch)
+
+    @staticmethod
+    def _settle(batch: list[_Submit], outcomes: list[Any]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[TaskRecord], Any]]] = defaultdict(
+            list
+        )
+        for submit, outcome in zip(batch, outcomes, strict=True):
+            by_loop[submit.loop].append((submit.future, outcome))
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_resolve, settled)
+
+
+def _resolve(settled: list[Settled]) -> None:
+    for future, outcome in settled:
+        if future.done():  # the request was cancelled (client gone)
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from runtime.errors import ApiError
 from runtime.store import NewTask, Store, TaskRecord
 
 logger = logging.getLogger("grey.intake")
@@ -112,8 +113,14 @@ class Intake:
             for index, outcome in zip(to_send, sent, strict=True):
                 if isinstance(outcome, Exception):
                     # Stored but not sent: the row stays pending and a restart's recovery
-                    # sends it; the caller hears of the broker failure.
-                    outcomes[index] = outcome
+                    # sends it. 503 with its id: retrying the submit would make a second task.
+                    logger.warning("broker refused %s: %s", outcomes[index].task_id, outcome)
+                    outcomes[index] = ApiError(
+                        "service_unavailable",
+                        "The broker did not take the task; it is stored as pending and is sent "
+                        "again when a gateway restarts",
+                        {"task_id": outcomes[index].task_id},
+                    )
             return outcomes
         except Exception as error:  # never leave a request waiting
             logger.exception("intake batch of %d failed", len(batch))

@@ -75,7 +75,8 @@ async def test_a_failing_check_or_send_refuses_that_submit_alone(store: Store) -
         intake.stop()
 
     assert isinstance(outcomes[0], ApiError)
-    assert isinstance(outcomes[1], ConnectionError)
+    assert isinstance(outcomes[1], ApiError) and outcomes[1].code == "service_unavailable"
+    assert outcomes[1].details == {"task_id": unsent.task_id}
     assert isinstance(outcomes[2], TaskRecord) and outcomes[2].task_id == fine.task_id
     assert store.tasks.get(None, refused.task_id) is None
     # Stored but not sent: pending in the store, where a restart's recovery finds it.

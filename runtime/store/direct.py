@@ -1,4 +1,4 @@
-"""Hot statements run on the pooled DBAPI connection, below SQLAlchemy's execution layer.
+"""Hot statements run on a DBAPI connection directly, below SQLAlchemy's execution layer.
 
 Every task costs the store three write transactions (submit, claim, finish) and the
 runtime's throughput is bounded by them. SQLAlchemy's `Connection.execute` spends
@@ -77,17 +77,17 @@ class DirectStatements:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._compiled: dict[int, DirectStatement] = {}
+        self._compiled: dict[UpdateBase, DirectStatement] = {}
         self._lock = threading.Lock()
         self._connection: PoolProxiedConnection | None = None
         self._pid = 0
 
     def __getitem__(self, statement: UpdateBase) -> DirectStatement:
-        # Callers hold module-level (or cached) statements: their identity is stable.
-        key = id(statement)
-        compiled = self._compiled.get(key)
+        # Keyed by the statement object itself (identity): callers pass module-level or
+        # cached statements, so this holds one entry per statement shape.
+        compiled = self._compiled.get(statement)
         if compiled is None:
-            compiled = self._compiled[key] = DirectStatement(statement, self.engine.dialect)
+            compiled = self._compiled[statement] = DirectStatement(statement, self.engine.dialect)
         return compiled
 
     def _writer(self) -> PoolProxiedConnection:

@@ -5,7 +5,9 @@
 - `stateful` tasks have a `state_key` -> 400;
 - dependencies exist and are the tenant's -> 400;
 - the pool the resources route to exists (GPU/TEE workers registered, or declared in the
-  cluster config) -> 503, and one of its nodes is big enough -> 422.
+  cluster config) and one of its nodes is big enough -> 409 `unschedulable`.
+
+The checks that read the store run in the gateway's intake thread (`intake.py`).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Leader/follower batching: callers that arrive together share one round trip.
 
-Used for store writes (one transaction for many, `runtime.store.group_commit`) and for
-broker sends (one pipeline for many, `runtime.execution.actors.Dispatch`). A caller queues its
-item; the first caller to find no batch in flight becomes the leader and flushes
-everything queued so far; the others wait for that flush and return its outcome for
-their item. Alone, a caller flushes at once: no timer, no extra thread, and under load
-the batch grows by itself to what arrived during the previous flush.
+Used for the store's hot writes (one transaction for many, `runtime.store.group_commit`),
+which worker threads make at the same moments under load. A caller queues its item; the
+first caller to find no batch in flight becomes the leader and flushes everything queued
+so far; the others wait for that flush and return its outcome for their item. Alone, a
+caller flushes at once: no timer, no extra thread, and under load the batch grows by
+itself to what arrived during the previous flush.
 """
 
 from __future__ import annotations

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 from sqlalchemy.exc import OperationalError
 
-from runtime.batching import Batcher
 from runtime.config import POOLS, PRIORITIES, queue_name
-from runtime.execution.broker import Outgoing
+from runtime.execution.broker import enqueue_many
 from runtime.execution.queues import BATCH_ITEM_ACTOR, DRAMATIQ_PRIORITY, TASK_ACTOR, actor_name
 from runtime.store import TaskRecord
 
@@ -46,15 +45,12 @@ def needs_no_checks(task: TaskRecord) -> bool:
 class Dispatch:
     """Declares the actors on a broker and sends task and batch-item messages.
 
-    Sends from concurrent threads (gateway requests, worker re-checks) are batched
-    (`runtime.batching`): a broker with `enqueue_many` (Redis) takes each batch in one
-    round trip; the others get one `enqueue` per message. Either way `send` returns once
-    its message is in the broker.
+    `send_many` is for the gateway's intake, which sends every waiting submit at once
+    (`broker.enqueue_many`: one round trip on Redis).
     """
 
     def __init__(self, broker: dramatiq.Broker) -> None:
         self.broker = broker
-        self._outgoing: Batcher[Outgoing, Any] = Batcher(self._enqueue)
         self.executors: dict[str, Executor] = {}  # per pool, in processes that run workers
         self._tasks: dict[tuple[str, str], dramatiq.Actor[Any, Any]] = {}
         self._items: dict[tuple[str, str], dramatiq.Actor[Any, Any]] = {}
@@ -95,7 +91,7 @@ class Dispatch:
     # -- sending --------------------------------------------------------------------------
 
     def send(self, task: TaskRecord, *, delay_ms: int | None = None, waits: int = 0) -> None:
-        self._outgoing.run((self._message(task, waits), delay_ms))
+        self.broker.enqueue(self._message(task, waits), delay=delay_ms)
 
     def _message(self, task: TaskRecord, waits: int) -> dramatiq.Message[Any]:
         args: tuple[Any, ...]
@@ -111,19 +107,7 @@ class Dispatch:
     def send_many(self, tasks: list[TaskRecord]) -> list[Any]:
         """`send` for several tasks from one thread (the gateway's intake): one round trip
         on Redis; for each task, the sent message or the exception its send raised."""
-        return self._enqueue([(self._message(task, 0), None) for task in tasks]) if tasks else []
-
-    def _enqueue(self, batch: list[Outgoing]) -> list[Any]:
-        enqueue_many = getattr(self.broker, "enqueue_many", None)
-        if enqueue_many is not None and len(batch) > 1:
-            return list(enqueue_many(batch))
-        outcomes: list[Any] = []
-        for message, delay in batch:
-            try:
-                outcomes.append(self.broker.enqueue(message, delay=delay))
-            except Exception as error:
-                outcomes.append(error)
-        return outcomes
+        return enqueue_many(self.broker, [(self._message(task, 0), None) for task in tasks])
 
     def item_messages(self, task: TaskRecord, indexes: Iterable[int]) -> list[dramatiq.Message[Any]]:
         actor = self._items[(task.pool, task.priority)]

@@ -56,6 +56,21 @@ def open_broker(url: str, stack: list[dramatiq.Middleware]) -> dramatiq.Broker:
     return RabbitmqBroker(url=url, middleware=stack)
 
 
+def enqueue_many(broker: dramatiq.Broker, outgoing: list[Outgoing]) -> list[Any]:
+    """Enqueue each (message, delay): in one round trip where the broker can (Redis), else
+    one by one. For each, the enqueued message or the exception its enqueue raised."""
+    batched = getattr(broker, "enqueue_many", None)  # GreyRedisBroker
+    if batched is not None and len(outgoing) > 1:
+        return list(batched(outgoing))
+    outcomes: list[Any] = []
+    for message, delay in outgoing:
+        try:
+            outcomes.append(broker.enqueue(message, delay=delay))
+        except Exception as error:
+            outcomes.append(error)
+    return outcomes
+
+
 def queue_depth(broker: dramatiq.Broker, queues: list[str]) -> int:
     """Messages waiting (not yet fetched by a worker) in these queues."""
     total = 0

@@ -93,34 +93,18 @@ class Intake:
                 return
 
     def _outcomes(self, batch: list[_Submit]) -> list[Any]:
+        """For each submit: its record, or the error it is answered with."""
         try:
-            outcomes: list[Any] = [None] * len(batch)
-            checked = []
-            for index, submit in enumerate(batch):
-                try:
-                    if submit.check is not None:
-                        submit.check(submit.new)
-                    checked.append(index)
-                except Exception as error:
-                    outcomes[index] = error
-            stored = self._store.tasks.insert_many([batch[index].new for index in checked])
-            to_send = []
+            outcomes: list[Any] = [_refusal(submit) for submit in batch]  # None: checks passed
+            checked = [i for i, outcome in enumerate(outcomes) if outcome is None]
+            stored = self._store.tasks.insert_many([batch[i].new for i in checked])
             for index, outcome in zip(checked, stored, strict=True):
                 outcomes[index] = outcome
-                if not isinstance(outcome, Exception):
-                    to_send.append(index)
-            sent = self._send_many([outcomes[index] for index in to_send])
+            to_send = [i for i in checked if not isinstance(outcomes[i], Exception)]
+            sent = self._send_many([outcomes[i] for i in to_send])
             for index, outcome in zip(to_send, sent, strict=True):
                 if isinstance(outcome, Exception):
-                    # Stored but not sent: the row stays pending and a restart's recovery
-                    # sends it. 503 with its id: retrying the submit would make a second task.
-                    logger.warning("broker refused %s: %s", outcomes[index].task_id, outcome)
-                    outcomes[index] = ApiError(
-                        "service_unavailable",
-                        "The broker did not take the task; it is stored as pending and is sent "
-                        "again when a gateway restarts",
-                        {"task_id": outcomes[index].task_id},
-                    )
+                    outcomes[index] = _unsent(outcomes[index], outcome)
             return outcomes
         except Exception as error:  # never leave a request waiting
             logger.exception("intake batch of %d failed", len(batch))
@@ -136,6 +120,27 @@ class Intake:
         for loop, settled in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_resolve, settled)
+
+
+def _refusal(submit: _Submit) -> Exception | None:
+    try:
+        if submit.check is not None:
+            submit.check(submit.new)
+    except Exception as error:
+        return error
+    return None
+
+
+def _unsent(task: TaskRecord, error: Exception) -> ApiError:
+    """Stored but not sent: the row stays pending and a restart's recovery sends it.
+    503 with its id, since retrying the submit would make a second task."""
+    logger.warning("broker refused %s: %s", task.task_id, error)
+    return ApiError(
+        "service_unavailable",
+        "The broker did not take the task; it is stored as pending and is sent again "
+        "when a gateway restarts",
+        {"task_id": task.task_id},
+    )
 
 
 def _resolve(settled: list[Settled]) -> None:

@@ -1,10 +1,10 @@
 """Dramatiq's Redis broker, able to send a batch of messages in one round trip.
 
-Under load a gateway's request threads send at the same moments; `Dispatch` batches
-them (`runtime.batching.Batcher`) and `enqueue_many` sends each batch in one pipelined
-round trip. Each command is still Dramatiq's own dispatch script with the arguments
-Dramatiq gives it (`RedisBroker._dispatch`): the data in Redis is exactly what the stock
-broker writes and reads, and stock workers share it. (Batching acks the same way was
+A gateway's intake sends every waiting submit at once (`runtime.execution.intake`), and
+`enqueue_many` sends such a batch in one pipelined round trip. Each command is still
+Dramatiq's own dispatch script with the arguments Dramatiq gives it
+(`RedisBroker._dispatch`): the data in Redis is exactly what the stock broker writes and
+reads, and stock workers share it. (Batching acks the same way was
 tried and measured: workers' acks seldom coincide, and it gained nothing.)
 
 Also: urgent queues are polled more often while idle (see queues.IDLE_POLL_MS).

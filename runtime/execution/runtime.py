@@ -101,9 +101,6 @@ class Runtime:
 
     # -- sending --------------------------------------------------------------------------
 
-    def send(self, task: TaskRecord) -> None:
-        self.dispatch.send(task)
-
     def resend(self, task: TaskRecord) -> None:
         """Send a task again: pending ones as a task message, running batches as missing items."""
         if task.type == "batch" and task.status == RUNNING:

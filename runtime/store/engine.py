@@ -10,6 +10,7 @@ import fcntl
 import os
 import threading
 import weakref
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -127,23 +128,13 @@ class WriteLock:
         self.release()
 
 
-class _NoLock:
-    """PostgreSQL: concurrent writers are the database's business (row locks)."""
-
-    def __enter__(self) -> _NoLock:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        return None
-
-
-_NO_LOCK = _NoLock()
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, WriteLock] = weakref.WeakKeyDictionary()
 
 
-def write_lock(engine: Engine) -> WriteLock | _NoLock:
-    """The lock a write transaction on `engine` must hold outside `Connection.execute`."""
-    return _WRITE_LOCKS.get(engine, _NO_LOCK)
+def write_lock(engine: Engine) -> AbstractContextManager[object]:
+    """The lock a write transaction on `engine` must hold outside `Connection.execute`
+    (none for PostgreSQL: concurrent writers are the database's business)."""
+    return _WRITE_LOCKS.get(engine) or nullcontext()
 
 
 def _serialize_writes(engine: Engine, database: Path | None) -> None:

@@ -21,10 +21,12 @@ class Broker:
     def __init__(self, release: threading.Event | None = None) -> None:
         self.batches: list[list[str]] = []
         self.release = release
+        self.holding = threading.Event()
         self.refuse: set[str] = set()
 
     def send_many(self, tasks: list[TaskRecord]) -> list[Any]:
         if self.release is not None and not self.batches:
+            self.holding.set()
             self.release.wait(5)  # hold the first batch: the next submits queue up behind it
         self.batches.append([task.task_id for task in tasks])
         return [ConnectionError("broker down") if t.task_id in self.refuse else t for t in tasks]
@@ -41,9 +43,10 @@ async def test_submits_waiting_together_are_stored_and_sent_in_one_batch(store: 
     intake = Intake(store, broker.send_many)
     try:
         first = asyncio.ensure_future(intake.submit(new_task()))
-        await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(broker.holding.wait, 5)
         rest = [asyncio.ensure_future(intake.submit(new_task())) for _ in range(20)]
-        await asyncio.sleep(0.05)
+        while intake._queue.qsize() < 20:
+            await asyncio.sleep(0.001)
         release.set()
         records = await asyncio.gather(first, *rest)
     finally:
@@ -88,8 +91,11 @@ async def test_stop_finishes_the_submits_already_queued(store: Store) -> None:
     release = threading.Event()
     broker = Broker(release)
     intake = Intake(store, broker.send_many)
-    waiting = [asyncio.ensure_future(intake.submit(new_task())) for _ in range(5)]
-    await asyncio.sleep(0.05)
+    waiting = [asyncio.ensure_future(intake.submit(new_task()))]
+    assert await asyncio.to_thread(broker.holding.wait, 5)  # a batch in flight
+    waiting += [asyncio.ensure_future(intake.submit(new_task())) for _ in range(4)]
+    while intake._queue.qsize() < 4:  # and four more queued behind it
+        await asyncio.sleep(0.001)
     stopper = threading.Thread(target=intake.stop)
     stopper.start()
     release.set()

@@ -186,7 +186,7 @@ async def test_a_redelivered_message_never_runs_a_finished_task_again(gateway: G
     task_id = (await gateway.submit(**sleep(0.05)))["task_id"]
     [done] = await gateway.wait(task_id)
     for _ in range(3):
-        gateway.services.runtime.send(done)  # what a redelivery does
+        gateway.services.runtime.dispatch.send(done)  # what a redelivery does
     await asyncio.sleep(0.5)
     again = gateway.record(task_id)
     assert (again.status, again.attempt, again.event_seq, again.completed_at) == (

@@ -36,7 +36,7 @@ def queue_backlog(gateway: Gateway, priority: str, count: int) -> list[str]:
         task = gateway.store.tasks.insert(
             NewTask(tenant_id="acme", type="stateless", payload={"function": "noop"}, priority=priority)
         )
-        gateway.services.runtime.send(task)
+        gateway.services.runtime.dispatch.send(task)
         ids.append(task.task_id)
     return ids
 

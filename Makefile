@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test codegen codegen-check lint bench-gateway bench-runtime bench-sim loadtest clean
+.PHONY: run test codegen codegen-check lint bench-gateway bench-runtime bench-runtime-breakdown bench-sim loadtest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,12 @@ bench-gateway: $(STAMP)
 	$(PY) -m bench.gateway
 
 bench-runtime: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m bench.runtime
+
+bench-runtime-breakdown: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) -m bench.runtime_breakdown
 
 bench-sim: $(STAMP)
 	$(PY) -m bench.sim

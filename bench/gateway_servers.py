@@ -26,13 +26,13 @@ from starlette.routing import Route
 from bench.serving import UNLIMITED, serve_rest
 from generated import models
 from generated.grpc.grey.v1 import SubmitTaskRequest, SubmitTaskResponse
-from handlers.cluster import get_cluster_health
-from handlers.tasks import submit_task
-from runtime.app import Platform
-from runtime.auth import SCOPES
-from runtime.context import Principal, RequestContext
-from runtime.errors import ApiError
+from handlers.grey.cluster import get_cluster_health
+from handlers.grey.tasks import submit_task
+from runtime.api.context import Principal, RequestContext
+from runtime.api.errors import ApiError
+from runtime.gateway.app import Platform
 from runtime.services import Services
+from runtime.services.auth import SCOPES
 from runtime.settings import Settings
 
 

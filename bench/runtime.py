@@ -47,9 +47,9 @@ NOOP = {"type": "stateless", "payload": {"function": "noop"}}
 def serve_gateway(port: int, database_url: str, broker_url: str, key_file: Path) -> None:
     """A gateway process (REST) with its runtime started, no in-process workers."""
     from bench.serving import UNLIMITED, serve_rest
-    from runtime.app import Platform
-    from runtime.auth import SCOPES
+    from runtime.gateway.app import Platform
     from runtime.services import Services
+    from runtime.services.auth import SCOPES
     from runtime.settings import Settings
 
     settings = Settings(database_url=database_url, broker_url=broker_url, rest_port=port, worker_threads=0)

@@ -211,10 +211,10 @@ def generate(root: Path, out: Path) -> Contract:
 
 
 def missing_handlers(root: Path, contract: Contract) -> list[Operation]:
-    """Operations whose handler function does not exist yet in handlers/<tag>.py."""
+    """Operations whose handler function does not exist yet in handlers/grey/<tag>.py."""
     missing = []
     for op in contract.operations:
-        module = root / "handlers" / f"{op.tag}.py"
+        module = root / "handlers" / "grey" / f"{op.tag}.py"
         defined: set[str] = set()
         if module.exists():
             tree = ast.parse(module.read_text())
@@ -228,13 +228,13 @@ def write_skeletons(root: Path, operations: list[Operation]) -> None:
     """Append a 501 skeleton per missing handler; existing code is never rewritten."""
     env = _environment()
     for op in operations:
-        module = root / "handlers" / f"{op.tag}.py"
+        module = root / "handlers" / "grey" / f"{op.tag}.py"
         if not module.exists():
             module.write_text(env.get_template("handler_module.py.j2").render(tag=op.tag))
         skeleton = env.get_template("handler_skeleton.py.j2").render(op=_operation_view(op))
         with module.open("a") as handle:
             handle.write("\n\n" + _formatted(skeleton))
-        print(f"handlers/{op.tag}.py: wrote a 501 skeleton for {op.operation_id}")
+        print(f"handlers/grey/{op.tag}.py: wrote a 501 skeleton for {op.operation_id}")
 
 
 def _same_tree(left: Path, right: Path) -> list[str]:
@@ -261,7 +261,9 @@ def run(root: Path, check: bool) -> int:
             for name in stale:
                 print(f"stale: generated/{name}")
             for op in missing:
-                print(f"missing handler: handlers/{op.tag}.py has no {op.handler_name} ({op.operation_id})")
+                print(
+                    f"missing handler: handlers/grey/{op.tag}.py has no {op.handler_name} ({op.operation_id})"
+                )
             if stale or missing:
                 print("generated/ is not what `make codegen` writes from spec/: run `make codegen`.")
                 return 1

@@ -32,7 +32,7 @@ from generated.grpc.grey.v1 import (
     AuthServiceBase,
 )
 from generated.operations import OPERATIONS
-from runtime.grpc.dispatch import GrpcDispatcher
+from runtime.gateway.grpc.dispatch import GrpcDispatcher
 
 _U = grpclib.const.Cardinality.UNARY_UNARY
 _S = grpclib.const.Cardinality.UNARY_STREAM

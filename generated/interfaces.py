@@ -5,8 +5,8 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from generated import models
-from runtime.context import RequestContext
-from runtime.responses import Binary, PlainText
+from runtime.api.context import RequestContext
+from runtime.api.responses import Binary, PlainText
 
 __all__ = [
     "ListTasksHandler",

@@ -2,7 +2,7 @@
 """Every operation of the contract: route, scopes, models, transport bindings."""
 
 from generated import models
-from runtime.operation import OperationSpec
+from runtime.api.operation import OperationSpec
 
 OPERATIONS: dict[str, OperationSpec] = {
     "listTasks": OperationSpec(

@@ -30,7 +30,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve REST and gRPC from one process (embedded default: SQLite, in-process workers)."""
-    from runtime.app import serve as run
+    from runtime.gateway.app import serve as run
 
     run(
         Settings.from_env(
@@ -96,7 +96,7 @@ def create_key(
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store")] = None,
 ) -> None:
     """Mint an API key; only its hash is stored, so it is shown once."""
-    from runtime.auth import Authenticator, parse_scopes
+    from runtime.services.auth import Authenticator, parse_scopes
     from runtime.store import Store
 
     settings = Settings.from_env(database_url=database_url)

@@ -105,7 +105,7 @@ class TenantQuota(_Strict):
 
 class RateLimits(_Strict):
     """Per-tenant request limits per window (seed 000), counted as a sliding-window counter (the
-    `limits` library's algorithm, as runtime/ratelimit.py does). `null` means unlimited."""
+    `limits` library's algorithm, as runtime/services/ratelimit.py does). `null` means unlimited."""
 
     window_seconds: float = Field(default=60.0, gt=0)
     submit: int | None = Field(default=1000, ge=1, description="POST /v1/tasks per window")

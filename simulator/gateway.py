@@ -1,7 +1,7 @@
 """The gateway's per-tenant state: rate limits (429) and quotas (503).
 
 Rate limits use the runtime's algorithm (`limits`' sliding-window counter, see
-runtime/ratelimit.py): windows aligned to multiples of their length; a request is allowed while
+runtime/services/ratelimit.py): windows aligned to multiples of their length; a request is allowed while
 floor(previous window's count x the share of it still inside the sliding window + current
 window's count) < limit; an allowed request counts in the current window, a refused one does
 not.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from runtime.errors import ERRORS
+from runtime.api.errors import ERRORS
 from tests.not_built import NOT_BUILT
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()

@@ -16,7 +16,7 @@ import dramatiq
 from sqlalchemy.exc import OperationalError
 
 from runtime.config import POOLS, PRIORITIES, queue_name
-from runtime.execution.broker import enqueue_many
+from runtime.execution.brokers import enqueue_many
 from runtime.execution.queues import BATCH_ITEM_ACTOR, DRAMATIQ_PRIORITY, TASK_ACTOR, actor_name
 from runtime.store import TaskRecord
 

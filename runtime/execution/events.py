@@ -322,7 +322,7 @@ class PostgresBus(_ListenerBus):
 
 def open_bus(broker_url: str, store: Store) -> EventBus:
     """Redis pub/sub with a Redis broker, else NOTIFY with PostgreSQL, else in-process."""
-    from runtime.execution.broker import broker_kind
+    from runtime.execution.brokers import broker_kind
 
     if broker_kind(broker_url) == "redis":
         return RedisBus(broker_url)

@@ -6,7 +6,7 @@ A task function is a plain callable `fn(data, ctx) -> result` registered under a
     def wordcount(data: WordcountInput, ctx: TaskContext) -> dict: ...
 
 `input` (a pydantic model) validates `payload.data` at submit, so a bad payload answers
-400 instead of becoming a failed task. Built-ins live in handlers/functions.py.
+400 instead of becoming a failed task. Built-ins live in handlers/task_functions/builtin.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pydantic import BaseModel, RootModel, ValidationError
 
 from runtime.execution.interrupts import TaskCancelled, TaskTimedOut
 
-BUILTINS_MODULE = "handlers.functions"
+BUILTINS_MODULE = "handlers.task_functions"
 
 
 class TransientError(Exception):
@@ -88,7 +88,7 @@ def task_function(
 
 
 def load_builtins() -> None:
-    """Imports handlers/functions.py once (its decorators register the built-ins)."""
+    """Imports handlers/task_functions/builtin.py once (its decorators register the built-ins)."""
     global _builtins_loaded
     if _builtins_loaded:
         return

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.errors import ApiError
+from runtime.api.errors import ApiError
 from runtime.store import NewTask, Store, TaskRecord
 
 logger = logging.getLogger("grey.intake")
@@ -137,8 +137,7 @@ def _unsent(task: TaskRecord, error: Exception) -> ApiError:
     logger.warning("broker refused %s: %s", task.task_id, error)
     return ApiError(
         "service_unavailable",
-        "The broker did not take the task; it is stored as pending and is sent again "
-        "when a gateway restarts",
+        "The broker did not take the task; it is stored as pending and is sent again when a gateway restarts",
         {"task_id": task.task_id},
     )
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from runtime import host
 from runtime.config import HeartbeatConfig
+from runtime.execution import host
 from runtime.store import NodeRecord, Store, TaskRecord
 from runtime.store.coltypes import utc_now
 from runtime.store.records import PENDING, RUNNING

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from runtime.config import PRIORITIES, ClusterConfig, load_cluster_config
-from runtime.execution.broker import broker_kind
+from runtime.execution.brokers import broker_kind
 from runtime.execution.gpu import GpuDevice, discover, emulated, pin_environment
 from runtime.settings import Settings
 

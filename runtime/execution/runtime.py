@@ -14,7 +14,7 @@ import time
 import dramatiq
 
 from runtime.config import ClusterConfig
-from runtime.execution import broker as brokers
+from runtime.execution import brokers
 from runtime.execution.actors import Dispatch, retry_when
 from runtime.execution.events import EventBus, open_bus
 from runtime.execution.intake import Intake

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from runtime.api.errors import ApiError
 from runtime.config import ClusterConfig, route_pool
-from runtime.errors import ApiError
 from runtime.execution.functions import InvalidInput, TaskFunction, function_names, get_function
 from runtime.execution.nodes import Request
 from runtime.execution.pipeline import stages_of

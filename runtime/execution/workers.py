@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import dramatiq
 
-from runtime import host
 from runtime.config import PRIORITIES
+from runtime.execution import host
 from runtime.execution.executor import Executor
 from runtime.execution.gpu import GpuDevice, refresh
 from runtime.execution.interrupts import Interrupter

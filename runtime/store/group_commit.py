@@ -3,7 +3,7 @@
 SQLite has one writer at a time, and each commit costs a write of every page it touched
 (the row, its indexes, the event) whatever the number of rows on those pages. Worker
 threads claiming and finishing tasks, and gateway threads inserting them, arrive
-together under load; `runtime.batching.Batcher` lets the first of them commit the work
+together under load; `runtime.store.batching.Batcher` lets the first of them commit the work
 of all in one transaction.
 
 Jobs are functions of a `DirectTransaction` with no side effects outside it, so when
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
-from runtime.batching import Batcher
+from runtime.store.batching import Batcher
 from runtime.store.direct import DirectStatements, DirectTransaction
 
 T = TypeVar("T")

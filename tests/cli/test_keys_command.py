@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner
 
-from runtime.app import Platform
 from runtime.cli import app
+from runtime.gateway.app import Platform
 from runtime.services import Services
 from runtime.settings import Settings
 

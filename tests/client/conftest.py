@@ -1,3 +1,3 @@
 """The gateway fixtures of tests/api."""
 
-from tests.api.conftest import database_url, key, platform, services  # noqa: F401
+from tests.gateway.conftest import database_url, key, platform, services  # noqa: F401

@@ -88,7 +88,7 @@ def test_an_allowed_difference_passes(tmp_path: Path) -> None:
 
 
 def test_new_operation_gets_a_501_skeleton_and_written_handlers_stay(sandbox: Path) -> None:
-    tasks_before = (sandbox / "handlers" / "tasks.py").read_text()
+    tasks_before = (sandbox / "handlers" / "grey" / "tasks.py").read_text()
 
     def add_operation(document: dict) -> None:
         document["paths"]["/v1/tasks/{task_id}/retry"] = {
@@ -111,7 +111,7 @@ def test_new_operation_gets_a_501_skeleton_and_written_handlers_stay(sandbox: Pa
     _edit_spec(sandbox, add_operation)
     assert run(sandbox, check=True) == 1
     assert run(sandbox, check=False) == 0
-    handlers = (sandbox / "handlers" / "tasks.py").read_text()
+    handlers = (sandbox / "handlers" / "grey" / "tasks.py").read_text()
     assert handlers.startswith(tasks_before)
     assert (
         "async def retry_task(request: models.RetryTaskInput, ctx: RequestContext) -> models.Task:"
@@ -121,7 +121,7 @@ def test_new_operation_gets_a_501_skeleton_and_written_handlers_stay(sandbox: Pa
     assert "retryTask" in (sandbox / "generated" / "operations.py").read_text()
     assert run(sandbox, check=True) == 0
     assert run(sandbox, check=False) == 0
-    assert (sandbox / "handlers" / "tasks.py").read_text() == handlers
+    assert (sandbox / "handlers" / "grey" / "tasks.py").read_text() == handlers
 
 
 def test_every_operation_has_a_handler_with_the_interface_types() -> None:
@@ -129,7 +129,7 @@ def test_every_operation_has_a_handler_with_the_interface_types() -> None:
     import inspect
 
     for operation in OPERATIONS.values():
-        function = getattr(importlib.import_module(f"handlers.{operation.tag}"), operation.handler)
+        function = getattr(importlib.import_module(f"handlers.grey.{operation.tag}"), operation.handler)
         signature = inspect.signature(function)
         assert list(signature.parameters) == ["request", "ctx"], operation.operation_id
         assert signature.parameters["request"].annotation in (

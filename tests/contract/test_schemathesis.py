@@ -11,7 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import use_after_free
 
-from runtime.app import Platform
+from runtime.gateway.app import Platform
 from runtime.services import Services
 from runtime.settings import Settings
 from tests.not_built import NOT_BUILT

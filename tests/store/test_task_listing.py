@@ -60,9 +60,7 @@ def test_every_label_filter_must_match(store: Store) -> None:
 
 def test_since_is_inclusive_and_until_exclusive(store: Store) -> None:
     newest_first = _insert(store, 5)  # created at T0 + 0..4 s
-    page = store.tasks.list(
-        "tenant-a", since=T0 + timedelta(seconds=1), until=T0 + timedelta(seconds=3)
-    )
+    page = store.tasks.list("tenant-a", since=T0 + timedelta(seconds=1), until=T0 + timedelta(seconds=3))
     assert _ids(page.tasks) == newest_first[2:4]  # created at 2 s and 1 s
     assert page.total == 2
 
@@ -106,9 +104,7 @@ def test_cursor_pages_cover_every_task_once_in_order(store: Store) -> None:
 def test_cursor_pages_break_ties_on_identical_creation_times(store: Store) -> None:
     ids = [store.tasks.insert(new_task(at=0)).task_id for _ in range(7)]
     pages = _walk(store, limit=3)
-    assert [task_id for page_ids, _, _ in pages for task_id in page_ids] == sorted(
-        ids, reverse=True
-    )
+    assert [task_id for page_ids, _, _ in pages for task_id in page_ids] == sorted(ids, reverse=True)
 
 
 def test_cursor_pages_keep_the_filters_and_their_total(store: Store) -> None:

@@ -1,0 +1,1 @@
+"""Handlers of Grey Distributed, the primary contract: one module per API tag."""

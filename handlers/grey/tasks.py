@@ -1,0 +1,221 @@
+"""Handlers of the task operations: submit, read, list, cancel, result, proof, stream."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from generated import models
+from handlers.grey.views import task_view
+from runtime.api.context import RequestContext
+from runtime.api.errors import ApiError
+from runtime.api.responses import Binary
+from runtime.execution.submission import check_payload, check_placement, pool_of, resources_for
+from runtime.store import DuplicateIdempotencyKey, InvalidCursor, NewTask, TaskNotCancellable
+from runtime.store.records import UNFINISHED_STATUSES
+
+
+def _new_task(request: models.SubmitTaskInput, ctx: RequestContext) -> NewTask:
+    """Checks what can be checked without the store; the function and data above all."""
+    payload = request.payload.model_dump(mode="json")
+    function = check_payload(request.type, payload, request.state_key)
+    resources = request.resources.model_dump(exclude_none=True) if request.resources else {}
+    resources = resources_for(resources, function)
+    return NewTask(
+        tenant_id=ctx.tenant_id,
+        type=request.type,
+        payload=payload,
+        priority=request.priority,
+        timeout_seconds=request.timeout_seconds,
+        idempotency_key=request.idempotency_key,
+        labels=request.labels or {},
+        tee_required=request.tee_required,
+        state_key=request.state_key,
+        dependencies=list(dict.fromkeys(request.dependencies or [])),
+        resources=resources,
+        pool=pool_of(resources, request.tee_required),
+    )
+
+
+def _check(new: NewTask, ctx: RequestContext) -> None:
+    """What needs the store: a pool that can take the task, dependencies that exist."""
+    services = ctx.services
+    runtime = services.runtime
+    if new.pool != "cpu" or new.resources:
+        check_placement(new.pool, new.resources, runtime.live_nodes(), services.cluster)
+    if new.dependencies:
+        known = services.store.tasks.statuses(new.tenant_id, new.dependencies)
+        unknown = [task_id for task_id in new.dependencies if task_id not in known]
+        if unknown:
+            raise ApiError(
+                "invalid_payload",
+                f"Unknown dependencies: {', '.join(unknown)}",
+                {"field": "dependencies", "unknown": unknown},
+            )
+
+
+async def submit_task(request: models.SubmitTaskInput, ctx: RequestContext) -> models.SubmitTaskResponse:
+    """Validates, stores the task as pending and hands it to the runtime's queue.
+
+    The intake thread does the store checks, the insert and the send, batched with the
+    submits that arrive with this one (runtime.execution.intake)."""
+    new = _new_task(request, ctx)
+    check = (
+        functools.partial(_check, ctx=ctx) if new.dependencies or new.pool != "cpu" or new.resources else None
+    )
+    try:
+        task = await ctx.services.runtime.intake.submit(new, check)
+    except DuplicateIdempotencyKey as duplicate:
+        raise ApiError(
+            "duplicate_task",
+            f"Idempotency key {request.idempotency_key!r} was already used",
+            {"task_id": duplicate.existing_task_id},
+        ) from None
+    ctx.services.metrics.tasks_submitted.inc()
+    return models.SubmitTaskResponse(task_id=task.task_id, status=task.status, created_at=task.created_at)
+
+
+async def get_task(request: models.GetTaskInput, ctx: RequestContext) -> models.Task:
+    task = await ctx.services.blocking.run(ctx.services.store.tasks.get, ctx.tenant_id, request.task_id)
+    if task is None:
+        raise ApiError.task_not_found(request.task_id)
+    return task_view(task)
+
+
+def _labels(pairs: list[str] | None) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for pair in pairs or []:
+        key, _, value = pair.partition("=")
+        labels[key] = value
+    return labels
+
+
+def _when(value: datetime | str | None, name: str) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError("invalid_parameter", f"{name} is not an RFC 3339 time", {"parameter": name}) from None
+
+
+async def list_tasks(request: models.ListTasksInput, ctx: RequestContext) -> models.TaskList:
+    store = ctx.services.store
+    try:
+        page = await ctx.services.blocking.run(
+            lambda: store.tasks.list(
+                ctx.tenant_id,
+                statuses=request.status.split(",") if request.status else None,
+                type=request.type,
+                labels=_labels(request.label),
+                since=_when(request.since, "since"),
+                until=_when(request.until, "until"),
+                limit=request.limit,
+                cursor=request.cursor,
+            )
+        )
+    except InvalidCursor:
+        raise ApiError(
+            "invalid_parameter", "cursor is not one this API issued", {"parameter": "cursor"}
+        ) from None
+    return models.TaskList(
+        tasks=[task_view(task) for task in page.tasks],
+        total=page.total,
+        has_more=page.has_more,
+        next_cursor=page.next_cursor,
+    )
+
+
+async def cancel_task(request: models.CancelTaskInput, ctx: RequestContext) -> models.CancelTaskResponse:
+    store = ctx.services.store
+    try:
+        task = await ctx.services.blocking.run(
+            store.tasks.cancel, ctx.tenant_id, request.task_id, request.reason
+        )
+    except TaskNotCancellable as finished:
+        raise ApiError(
+            "task_not_cancellable",
+            f"Task {request.task_id} is already {finished.status}",
+            {"task_id": request.task_id, "status": finished.status},
+        ) from None
+    if task is None:
+        raise ApiError.task_not_found(request.task_id)
+    # A running task is stopped by the worker that runs it (cooperatively, else interrupted);
+    # the store already says cancelled, so it can never complete afterwards.
+    await ctx.services.blocking.run(ctx.services.runtime.bus.cancel, task.task_id)
+    assert task.cancelled_at is not None
+    return models.CancelTaskResponse(task_id=task.task_id, status=task.status, cancelled_at=task.cancelled_at)
+
+
+async def get_task_result(request: models.GetTaskResultInput, ctx: RequestContext) -> models.TaskResult:
+    task = await ctx.services.blocking.run(ctx.services.store.tasks.get, ctx.tenant_id, request.task_id)
+    if task is None:
+        raise ApiError.task_not_found(request.task_id)
+    if task.status != "completed" or task.result is None:
+        raise ApiError(
+            "result_not_ready",
+            f"Task {request.task_id} is {task.status}; a result exists once it has completed",
+            {"task_id": task.task_id, "status": task.status},
+        )
+    size = len(json.dumps(task.result, separators=(",", ":")).encode())
+    return models.TaskResult(task_id=task.task_id, result=task.result, result_size_bytes=size)
+
+
+async def get_task_proof(
+    request: models.GetTaskProofInput, ctx: RequestContext
+) -> models.ProofResponse | Binary:
+    """GET /v1/tasks/{task_id}/proof: TEE proofs come with the TEE pool. Not built yet: answers 501."""
+    raise ApiError.not_implemented("getTaskProof")
+
+
+def _update(
+    task_id: str, status: str, progress: int, message: str | None, at: datetime
+) -> models.TaskStatusUpdate:
+    return models.TaskStatusUpdate(
+        task_id=task_id, status=status, progress=progress, message=message, timestamp=at
+    )
+
+
+async def _updates(task_id: str, ctx: RequestContext) -> AsyncIterator[models.TaskStatusUpdate]:
+    """The current state first, then every event in order, until a terminal status.
+
+    Events are rows of the store (written with each transition), so this works from any
+    gateway sharing the store; the event bus only wakes the stream early.
+    """
+    services = ctx.services
+    store = services.store
+    with services.runtime.bus.watch(task_id) as watch:
+        task = await services.blocking.run(store.tasks.get, ctx.tenant_id, task_id)
+        if task is None:
+            raise ApiError.task_not_found(task_id)
+        message = (task.error or {}).get("message") if task.error else None
+        yield _update(task_id, task.status, task.progress, message, task.updated_at)
+        seq, status = task.event_seq, task.status
+        while status in UNFINISHED_STATUSES:
+            watch.clear()
+            events = await services.blocking.run(store.tasks.events_after, task_id, seq)
+            for event in events:
+                yield _update(task_id, event.status, event.progress, event.message, event.at)
+                seq, status = event.seq, event.status
+                if status not in UNFINISHED_STATUSES:
+                    break
+            if not events:
+                await watch.wait()
+
+
+async def stream_task(
+    request: models.StreamTaskInput, ctx: RequestContext
+) -> AsyncIterator[models.TaskStatusUpdate]:
+    """GET /v1/tasks/{task_id}/stream and gRPC StreamTaskStatus: live status until the task ends."""
+    async for update in _updates(request.task_id, ctx):
+        yield update
+
+
+async def stream_task_events(
+    request: models.StreamTaskEventsInput, ctx: RequestContext
+) -> AsyncIterator[models.TaskStatusUpdate]:
+    """GET /v1/tasks/{task_id}/events: seed 001's name for the same stream."""
+    async for update in _updates(request.task_id, ctx):
+        yield update

@@ -1,0 +1,3 @@
+"""Task functions: what workers run (registered with `@task_function`), apart from API handlers."""
+
+from handlers.task_functions import builtin as builtin

@@ -1,0 +1,1 @@
+"""The gateway: REST and gRPC listeners, admission, dispatch to handlers, error mapping."""

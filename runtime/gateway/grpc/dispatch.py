@@ -1,0 +1,94 @@
+"""gRPC side of the dispatcher: metadata credentials, message conversion, status mapping."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpclib.server
+from grpclib.exceptions import GRPCError
+
+from runtime.api.errors import ApiError
+from runtime.api.operation import OperationSpec
+from runtime.gateway.dispatch import Dispatcher
+from runtime.gateway.grpc.convert import message_to_input, model_to_message
+
+logger = logging.getLogger("grey.grpc")
+
+ERROR_CODE_KEY = "grey-error-code"
+ERROR_DETAILS_KEY = "grey-error-details"
+
+
+def credential_from_metadata(metadata: Any) -> str | None:
+    value = metadata.get("authorization") if metadata else None
+    if value:
+        scheme, _, token = value.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else value.strip()
+    return metadata.get("x-api-key") if metadata else None
+
+
+def _as_api_error(error: Exception) -> ApiError:
+    if isinstance(error, ApiError):
+        return error
+    logger.exception("unhandled error", exc_info=error)
+    return ApiError("internal_error", "Internal error; the request id identifies it in the logs")
+
+
+class GrpcDispatcher:
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    async def _prepare(self, stream: grpclib.server.Stream, operation: OperationSpec) -> tuple[Any, Any, Any]:
+        message = await stream.recv_message()
+        principal, _ = await self.dispatcher.admit(operation, credential_from_metadata(stream.metadata))
+        request = self.dispatcher.parse_input(operation, message_to_input(operation, message))
+        request_id = (stream.metadata or {}).get("x-request-id") or f"req_{uuid.uuid4()}"
+        ctx = self.dispatcher.context(principal, request_id, "grpc")
+        return request, ctx, self.dispatcher.handler(operation)
+
+    async def unary(self, stream: grpclib.server.Stream, operation: OperationSpec) -> None:
+        async def answer() -> None:
+            request, ctx, handler = await self._prepare(stream, operation)
+            reply = model_to_message(operation, await handler(request, ctx))
+            await stream.send_message(reply)
+
+        await self._observed(stream, operation, answer)
+
+    async def server_stream(self, stream: grpclib.server.Stream, operation: OperationSpec) -> None:
+        async def answer() -> None:
+            request, ctx, handler = await self._prepare(stream, operation)
+            async for update in handler(request, ctx):
+                await stream.send_message(model_to_message(operation, update))
+
+        await self._observed(stream, operation, answer)
+
+    async def _observed(
+        self, stream: grpclib.server.Stream, operation: OperationSpec, answer: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Runs the call; any failure becomes its status and code; every call is counted."""
+        began = time.perf_counter()
+        outcome = "ok"
+        try:
+            await answer()
+        except GRPCError:
+            outcome = "grpc_error"
+            raise
+        except Exception as error:
+            failure = _as_api_error(error)
+            outcome = failure.code
+            await self._fail(stream, failure)
+        finally:
+            metrics = self.dispatcher.services.metrics
+            metrics.observe(operation.operation_id, "grpc", outcome, time.perf_counter() - began)
+
+    @staticmethod
+    async def _fail(stream: grpclib.server.Stream, error: ApiError) -> None:
+        await stream.send_trailing_metadata(
+            status=error.kind.grpc_status,
+            status_message=error.message,
+            metadata={ERROR_CODE_KEY: error.code, ERROR_DETAILS_KEY: json.dumps(error.details)},
+        )

@@ -1,0 +1,146 @@
+"""The outermost REST layer: request ids, the `/api` prefix, body limit, one error envelope.
+
+Everything that goes wrong below — a handler's ApiError, a routing miss, an unexpected
+exception — leaves through here as the seed's error envelope with `X-Request-ID`, never as
+a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+
+from connexion.exceptions import ProblemException
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from runtime.api.errors import ApiError
+from runtime.gateway.rest.routes import allowed_methods
+from runtime.services.metrics import Metrics
+
+logger = logging.getLogger("grey.rest")
+
+REQUEST_ID_KEY = "grey.request_id"
+CALL_KEY = "grey.call"
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_PROBLEM_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def as_api_error(error: Exception) -> ApiError:
+    if isinstance(error, ApiError):
+        return error
+    if isinstance(error, BodyTooLarge):
+        return ApiError("payload_too_large", str(error))
+    if isinstance(error, ProblemException):
+        code = _PROBLEM_CODES.get(error.status, "bad_request")
+        return ApiError(code, str(error.detail or error.title))
+    if isinstance(error, HTTPException):
+        code = _PROBLEM_CODES.get(error.status_code, "bad_request")
+        return ApiError(code, str(error.detail), headers=dict(error.headers or {}))
+    logger.exception("unhandled error", exc_info=error)
+    return ApiError("internal_error", "Internal error; the request id identifies it in the logs")
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _SAFE_REQUEST_ID.match(candidate):
+                return candidate
+    return f"req_{uuid.uuid4()}"
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith("/api/v1/") or path == "/api/v1":
+            scope = {**scope, "path": path[4:], "raw_path": scope.get("raw_path", b"")[4:]}
+        request_id = _request_id(scope)
+        scope[REQUEST_ID_KEY] = request_id
+        # Shared by reference: layers below may copy the scope, the admission layer names the call.
+        call = scope[CALL_KEY] = {"operation": "unrouted"}
+        id_header = (b"x-request-id", request_id.encode())
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", []), id_header]
+            await send(message)
+
+        began = time.perf_counter()
+        outcome = "ok"
+        try:
+            self._check_declared_length(scope)
+            await self.app(scope, self._limited(receive), send_with_id)
+        except Exception as error:
+            if started:
+                logger.exception("error after the response started", exc_info=error)
+                return
+            api_error = as_api_error(error)
+            outcome = api_error.code
+            if api_error.code == "method_not_allowed":
+                # connexion routes each method separately, so Starlette's Allow names only one.
+                api_error.headers["Allow"] = ", ".join(allowed_methods(scope["path"]))
+            await send_error(send_with_id, api_error, request_id)
+        finally:
+            self.metrics.observe(call["operation"], "rest", outcome, time.perf_counter() - began)
+
+    def _check_declared_length(self, scope: Scope) -> None:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    raise ApiError("bad_request", "Content-Length is not a number") from None
+                if length > self.max_body_bytes:
+                    raise BodyTooLarge(f"Body of {length} bytes is over the limit of {self.max_body_bytes}")
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+        limit = self.max_body_bytes
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge(f"Body is over the limit of {limit} bytes")
+            return message
+
+        return limited
+
+
+async def send_error(send: Send, error: ApiError, request_id: str) -> None:
+    body = json.dumps(error.envelope(request_id)).encode()
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    await send({"type": "http.response.start", "status": error.kind.http_status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,81 @@
+"""What handlers reach through `ctx.services`: one instance per process."""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+
+from runtime.config import ClusterConfig, RateLimits, load_cluster_config
+from runtime.execution.runtime import Runtime
+from runtime.services.auth import Authenticator
+from runtime.services.blocking import BlockingPool
+from runtime.services.metrics import Metrics
+from runtime.services.ratelimit import RateLimiter
+from runtime.settings import Settings
+from runtime.store import Store
+
+VERSION = "0.1.0"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    auth: Authenticator
+    limiter: RateLimiter
+    blocking: BlockingPool
+    metrics: Metrics
+    node_id: str
+    cluster: ClusterConfig
+    runtime: Runtime
+    version: str = VERSION
+    started_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        rate_limits: RateLimits | None = None,
+        cluster: ClusterConfig | None = None,
+    ) -> Services:
+        """Opens the store and builds the runtime; starts no thread (see `start_runtime`)."""
+        if cluster is None:
+            cluster = (
+                load_cluster_config(settings.cluster_config)
+                if settings.cluster_config is not None
+                else ClusterConfig.default()
+            )
+        store = Store.open(settings.database_url)
+        return cls(
+            settings=settings,
+            store=store,
+            auth=Authenticator(store, settings.token_ttl_seconds, settings.credential_cache_seconds),
+            limiter=RateLimiter(rate_limits or cluster.rate_limits, settings.rate_limit_storage_url),
+            blocking=BlockingPool(settings.blocking_threads),
+            metrics=Metrics(),
+            node_id=f"grey-gateway-{socket.gethostname()}-{settings.rest_port}",
+            cluster=cluster,
+            runtime=Runtime(settings, store, cluster),
+        )
+
+    def worker_threads(self) -> int:
+        """Threads of the in-process cpu pool `grey serve` runs (see Settings.worker_threads)."""
+        if self.settings.worker_threads is not None:
+            return self.settings.worker_threads
+        if self.runtime.kind != "embedded":
+            return 0
+        return self.cluster.pools["cpu"].threads_per_node
+
+    def start_runtime(self, worker_threads: int | None = None) -> None:
+        """Gateway node, restart recovery, and the in-process pool (explicit: tests may skip it)."""
+        self.runtime.start(
+            gateway_node_id=self.node_id,
+            address=f"{self.settings.rest_host}:{self.settings.rest_port}",
+            worker_threads=self.worker_threads() if worker_threads is None else worker_threads,
+        )
+
+    def close(self) -> None:
+        self.runtime.close()
+        self.blocking.shutdown()
+        self.store.dispose()

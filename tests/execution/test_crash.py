@@ -1,0 +1,115 @@
+"""A worker process killed with SIGKILL in the middle of 200 running tasks loses none of them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runtime.config import load_cluster_config
+from runtime.store import Store
+from runtime.store.coltypes import utc_now
+from tests.conftest import empty_store
+from tests.execution.conftest import broker_url_for
+
+ROOT = Path(__file__).resolve().parents[2]
+THREADS = 100  # two processes: all 200 tasks run at once
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "runtime.execution.processes",
+        "--pool",
+        "cpu",
+        "--threads",
+        str(THREADS),
+    ]
+    return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def test_sigkill_of_a_worker_process_mid_run_loses_no_task(
+    make_gateway: Any, tmp_path: Path, postgres_url: Any
+) -> None:
+    # A real deployment: Redis broker, PostgreSQL store, worker processes apart from the gateway.
+    broker = broker_url_for("redis")
+    with Store.open(postgres_url) as store:
+        empty_store(store)
+    database = postgres_url.render_as_string(hide_password=False)
+    config = tmp_path / "cluster.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "pools": {"cpu": {"nodes": 2, "threads_per_node": THREADS}},
+                "heartbeat": {"interval_seconds": 0.3, "timeout_seconds": 2.0},
+            }
+        )
+    )
+    gateway = await make_gateway(
+        broker_url=broker, database_url=database, cluster=load_cluster_config(config)
+    )
+    env = {
+        **os.environ,
+        "GREY_BROKER_URL": broker,
+        "GREY_DATABASE_URL": database,
+        "GREY_CLUSTER_CONFIG": str(config),
+        "PYTHONPATH": str(ROOT),
+        # Dramatiq prefetches 2 x threads per queue: one process could hold all 200 messages.
+        "dramatiq_queue_prefetch": str(THREADS),
+    }
+    # Small requests: 100 default ones (0.5 GB each) would not fit this machine's memory.
+    body = {"payload": {"function": "sleep", "data": {"seconds": 5.0}}, "resources": {"memory_gb": 0.05}}
+    ids = []
+    for _ in range(10):
+        ids += [t["task_id"] for t in await asyncio.gather(*(gateway.submit(**body) for _ in range(20)))]
+    workers = [start_worker(env) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 20
+        while len([n for n in gateway.store.nodes.list(role="worker") if n.status == "active"]) < 2:
+            assert time.monotonic() < deadline, "worker processes did not register"
+            await asyncio.sleep(0.1)
+        nodes = {n.info["pid"]: n.node_id for n in gateway.store.nodes.list(role="worker")}
+        victim = workers[0]
+        victim_node = nodes[victim.pid]
+        deadline = time.monotonic() + 20
+        while True:
+            if list(gateway.store.tasks.statuses(None, ids).values()).count("running") == 200:
+                running = [gateway.record(i) for i in ids]
+                break
+            assert time.monotonic() < deadline, f"only {len(running)} of 200 running at once"
+            await asyncio.sleep(0.05)
+        on_victim = [t for t in running if t.executed_on == victim_node]
+        assert len(on_victim) >= 50, f"the victim ran only {len(on_victim)}"
+        killed_at = utc_now()
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait()
+        tasks = await gateway.wait(ids, timeout=60)
+        assert [t.status for t in tasks] == ["completed"] * 200
+        lost = {t.task_id for t in on_victim}
+        rerun = [t for t in tasks if t.task_id in lost]
+        # Each was run again elsewhere, or had finished in the moment before the kill.
+        assert all(
+            (t.attempt >= 2 and t.executed_on != victim_node)
+            or (t.completed_at and t.completed_at <= killed_at)
+            for t in rerun
+        )
+        # The kill hit running work (on a loaded machine some of the victim's tasks finish first).
+        assert sum(1 for t in rerun if t.attempt >= 2) >= 10
+        assert gateway.store.nodes.get(victim_node).status == "down"  # type: ignore[union-attr]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()

@@ -15,8 +15,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m runtime.cli serve
 
-test: $(STAMP) codegen-check
-	$(PY) -m ruff check .
+test: $(STAMP) codegen-check lint
 	$(PY) -m pytest -q
 
 codegen: $(STAMP)
@@ -25,8 +24,12 @@ codegen: $(STAMP)
 codegen-check: $(STAMP)
 	$(PY) -m codegen --check
 
+# Style, the layer contract (pyproject's [tool.importlinter]) and the type checker.
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m mypy
 
 bench-gateway: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

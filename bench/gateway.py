@@ -12,17 +12,17 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+
+from bench.serving import free_port, wait_listening
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 WARMUP = 2.0
@@ -53,15 +53,9 @@ class Result:
         return self.grey / self.bare if self.bare else 0.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class ServerProcess:
     def __init__(self, kind: str, workdir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         folder = Path(tempfile.mkdtemp(dir=workdir))
         key_file = folder / "key"
         self.process = subprocess.Popen(
@@ -88,15 +82,7 @@ class ServerProcess:
         else:
             raise SystemExit(f"{kind} did not start:\n{''.join(seen)}")
         self.key = key_file.read_text()
-        self._wait_listening()
-
-    def _wait_listening(self) -> None:
-        for _ in range(200):
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise SystemExit("server did not listen")
+        wait_listening(self.port)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import grpclib.const
@@ -31,6 +32,7 @@ from handlers.grey.tasks import submit_task
 from runtime.api.context import Principal, RequestContext
 from runtime.api.errors import ApiError
 from runtime.gateway.app import Platform
+from runtime.gateway.errors import as_api_error
 from runtime.services import Services
 from runtime.services.auth import SCOPES
 from runtime.settings import Settings
@@ -43,9 +45,9 @@ def open_services(database_url: str) -> Services:
 async def _principal(services: Services, credential: str | None, scope: str) -> Principal:
     if not credential:
         raise ApiError("unauthorized", "Missing API key or bearer token")
-    principal = services.auth.cached(credential) or await services.blocking.run(
-        services.auth.authenticate, credential
-    )
+    principal = services.auth.cached(credential)
+    if principal is None:
+        principal = await services.blocking.run(services.auth.authenticate, credential)
     if scope not in principal.scopes:
         raise ApiError("forbidden", f"needs {scope}")
     return principal
@@ -67,8 +69,9 @@ def bare_rest_app(services: Services) -> Starlette:
             task_input = models.SubmitTaskInput.model_validate(body)
             ctx = RequestContext(f"req_{uuid.uuid4()}", principal, services, "rest")
             result = await submit_task(task_input, ctx)
-        except ApiError as failure:
-            return error(failure)
+        except Exception as failure:  # the gateway's own mapping, as in the full app
+            return error(as_api_error(failure))
+        assert window is not None  # UNLIMITED gives every bucket a (huge) limit
         return Response(result.model_dump_json(exclude_none=True), 201, window.headers(), "application/json")
 
     async def health(request: Request) -> Response:
@@ -77,8 +80,9 @@ def bare_rest_app(services: Services) -> Starlette:
             window = services.limiter.hit(principal.tenant_id, "cluster")
             ctx = RequestContext(f"req_{uuid.uuid4()}", principal, services, "rest")
             result = await get_cluster_health(models.GetClusterHealthInput(), ctx)
-        except ApiError as failure:
-            return error(failure)
+        except Exception as failure:  # the gateway's own mapping, as in the full app
+            return error(as_api_error(failure))
+        assert window is not None  # UNLIMITED gives every bucket a (huge) limit
         return Response(result.model_dump_json(exclude_none=True), 200, window.headers(), "application/json")
 
     return Starlette(
@@ -98,7 +102,8 @@ class BareSubmit:
     async def submit(self, stream: grpclib.server.Stream) -> None:
         message = await stream.recv_message()
         assert message is not None
-        value = (stream.metadata or {}).get("authorization", "")
+        value = stream.metadata.get("authorization", "") if stream.metadata else ""
+        assert isinstance(value, str)  # grpclib gives bytes only for "-bin" keys
         principal = await _principal(self.services, value[7:], "tasks:write")
         self.services.limiter.hit(principal.tenant_id, "submit")
         task_input = models.SubmitTaskInput(type=message.type, payload=json.loads(message.payload))
@@ -116,7 +121,7 @@ class BareSubmit:
         }
 
 
-async def _serve_grpc(build, port: int) -> None:
+async def _serve_grpc(build: Callable[[], grpclib.server.Server], port: int) -> None:
     server = build()
     await server.start("127.0.0.1", port)
     print("ready", flush=True)

@@ -26,191 +26,29 @@ import asyncio
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-REDIS_URL = os.environ.get("GREY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
+from bench.cluster import REDIS_URL, BareDramatiq, Grey
+
 NOOP = {"type": "stateless", "payload": {"function": "noop"}}
-
-
-# -- helper processes -----------------------------------------------------------------------
-
-
-def serve_gateway(port: int, database_url: str, broker_url: str, key_file: Path) -> None:
-    """A gateway process (REST) with its runtime started, no in-process workers."""
-    from bench.serving import UNLIMITED, serve_rest
-    from runtime.gateway.app import Platform
-    from runtime.services import Services
-    from runtime.services.auth import SCOPES
-    from runtime.settings import Settings
-
-    settings = Settings(database_url=database_url, broker_url=broker_url, rest_port=port, worker_threads=0)
-    services = Services.open(settings, UNLIMITED)
-    platform = Platform.build(services)
-    platform.start_runtime(worker_threads=0)
-    key_file.write_text(services.auth.create_key("bench", SCOPES))
-    serve_rest(platform.rest, port)
-
-
-def bare_worker(broker_url: str, count: int, threads: int) -> None:
-    """A bare Dramatiq worker: a no-op actor; prints the time the count-th message ended."""
-    import dramatiq
-    from dramatiq.brokers.redis import RedisBroker
-
-    broker = RedisBroker(url=broker_url)
-    done = threading.Event()
-    lock = threading.Lock()
-    seen = [0]
-
-    def noop() -> None:
-        with lock:
-            seen[0] += 1
-            if seen[0] == count:
-                print(f"done {time.time()}", flush=True)
-                done.set()
-
-    dramatiq.Actor(noop, broker=broker, actor_name="bench_noop", queue_name="bench", priority=0, options={})
-    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
-    worker.start()
-    print("ready", flush=True)
-    done.wait()
-    worker.stop(timeout=1000)
 
 
 # -- measurements ---------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _flush(url: str) -> None:
-    import redis
-
-    redis.Redis.from_url(url).flushdb()
-
-
 def run_bare(count: int, threads: int) -> float:
-    import dramatiq
-    from dramatiq.brokers.redis import RedisBroker
-
-    _flush(REDIS_URL)
-    child = subprocess.Popen(
-        [sys.executable, "-m", "bench.runtime", "bare-worker", REDIS_URL, str(count), str(threads)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "ready"
-    broker = RedisBroker(url=REDIS_URL)
-    actor = dramatiq.Actor(
-        lambda: None, broker=broker, actor_name="bench_noop", queue_name="bench", priority=0, options={}
-    )
-    started = time.time()
-    for _ in range(count):
-        actor.send()
-    line = child.stdout.readline().split()
-    child.wait(timeout=30)
-    return count / (float(line[1]) - started)
-
-
-class Grey:
-    """A gateway process and a worker process on Redis, with a store they share."""
-
-    def __init__(self, database_url: str, threads: int, workdir: Path) -> None:
-        _flush(REDIS_URL)
-        self.database_url, self.port = database_url, _free_port()
-        key_file = workdir / "key"
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.gateway = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.runtime",
-                "gateway",
-                str(self.port),
-                database_url,
-                REDIS_URL,
-                str(key_file),
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        worker_env = {**env, "GREY_BROKER_URL": REDIS_URL, "GREY_DATABASE_URL": database_url}
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "runtime.execution.processes", "--pool", "cpu", "--threads", str(threads)],
-            cwd=ROOT,
-            env=worker_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        from runtime.store import Store
-
-        self.store = Store.open(database_url)
-        deadline = time.monotonic() + 30
-        while not (key_file.exists() and key_file.read_text() and self._listening() and self._workers()):
-            if time.monotonic() > deadline:
-                raise SystemExit("gateway or worker did not start")
-            time.sleep(0.2)
-        self.key = key_file.read_text()
-
-    def _listening(self) -> bool:
-        with socket.socket() as sock:
-            return sock.connect_ex(("127.0.0.1", self.port)) == 0
-
-    def _workers(self) -> int:
-        return len([n for n in self.store.nodes.list(role="worker") if n.status == "active"])
-
-    def stop(self) -> None:
-        for process in (self.worker, self.gateway):
-            process.terminate()
-        for process in (self.worker, self.gateway):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        self.store.dispose()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def counts(self) -> dict[str, int]:
-        return self.store.tasks.count_by_status()
-
-    def wait_idle(self, timeout: float = 120) -> dict[str, int]:
-        deadline = time.monotonic() + timeout
-        while True:
-            counts = self.counts()
-            if counts["pending"] == 0 and counts["running"] == 0:
-                return counts
-            if time.monotonic() > deadline:
-                raise SystemExit(f"tasks did not finish: {counts}")
-            time.sleep(0.1)
-
-    def span(self) -> tuple[int, float]:
-        """(completed tasks, seconds from the first submit to the last completion)."""
-        from sqlalchemy import func, select
-
-        from runtime.store.schema import tasks
-
-        stmt = select(func.count(), func.min(tasks.c.created_at), func.max(tasks.c.completed_at)).where(
-            tasks.c.status == "completed"
-        )
-        with self.store.engine.connect() as conn:
-            count, first, last = conn.execute(stmt).one()
-        return count, (last - first).total_seconds()
+    """Messages per second of a bare Dramatiq worker, from the first send to the last run."""
+    bare = BareDramatiq(count, threads)
+    started = bare.send()
+    ended = bare.finished()
+    bare.wait()
+    return count / (ended - started)
 
 
 def wrk_submit(grey: Grey, seconds: float, connections: int = 16) -> None:
@@ -395,10 +233,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    command = sys.argv[1] if len(sys.argv) > 1 else ""
-    if command == "gateway":
-        serve_gateway(int(sys.argv[2]), sys.argv[3], sys.argv[4], Path(sys.argv[5]))
-    elif command == "bare-worker":
-        bare_worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
-    else:
-        sys.exit(main())
+    sys.exit(main())

@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.runtime import REDIS_URL, ROOT, Grey, _flush, wrk_submit
+from bench.cluster import BareDramatiq, Grey
+from bench.runtime import wrk_submit
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -86,27 +87,12 @@ def gateway_then_drain(grey: Grey, seconds: float) -> int:
 
 
 def bare_worker(count: int, threads: int) -> None:
-    import dramatiq
-    from dramatiq.brokers.redis import RedisBroker
-
-    _flush(REDIS_URL)
-    child = subprocess.Popen(
-        [sys.executable, "-m", "bench.runtime", "bare-worker", REDIS_URL, str(count), str(threads)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-    spent, switches = cpu_seconds(child.pid), context_switches(child.pid)
-    broker = RedisBroker(url=REDIS_URL)
-    actor = dramatiq.Actor(
-        lambda: None, broker=broker, actor_name="bench_noop", queue_name="bench", priority=0, options={}
-    )
-    for _ in range(count):
-        actor.send()
-    child.stdout.readline()  # "done <time>"
-    spent, switches = cpu_seconds(child.pid) - spent, context_switches(child.pid) - switches
-    child.wait(timeout=30)
+    bare = BareDramatiq(count, threads)
+    spent, switches = cpu_seconds(bare.pid), context_switches(bare.pid)
+    bare.send()
+    bare.finished()
+    spent, switches = cpu_seconds(bare.pid) - spent, context_switches(bare.pid) - switches
+    bare.wait()
     print(
         f"bare Dramatiq worker: {1000 * spent / count:.2f} ms CPU and "
         f"{switches / count:.0f} context switches per message"

@@ -31,7 +31,8 @@ from rich.table import Table
 
 from runtime.config import ClusterConfig, PoolConfig, load_cluster_config
 from simulator import theory
-from simulator.model import RunLength, Twin
+from simulator.model import RunLength
+from simulator.twin import Twin
 from simulator.workload import Workload, load_workload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,7 +168,7 @@ def main() -> None:
     best = {k: min(v, key=lambda x: x["wall"]) for k, v in runs.items()}
     rate = {k: b["tasks"] / b["wall"] for k, b in best.items()}
     ratio = rate["twin"] / rate["bare"]
-    mmc = {
+    mmc: dict[str, Any] = {
         "bare": best["bare"],
         "twin": best["twin"],
         "ratio": ratio,

@@ -89,7 +89,7 @@ def _input_line(messages: _Messages, field: FieldDescriptorProto, wanted: set[st
 
 def _output_arg(messages: _Messages, field: FieldDescriptorProto, wanted: set[str]) -> str:
     name = field.name
-    value = f"_get(source, {name!r})"
+    value = f"get_field(source, {name!r})"
     if _is_message(field) and messages.is_map(field):
         return f"{name}=dict({value} or {{}})"
     if field.label == F.LABEL_REPEATED:
@@ -100,16 +100,16 @@ def _output_arg(messages: _Messages, field: FieldDescriptorProto, wanted: set[st
         return f"{name}=list({value} or ())"
     if _is_message(field):
         if field.type_name == STRUCT:
-            return f"{name}=_struct({value})"
+            return f"{name}=to_struct(Struct.from_dict, {value})"
         if field.type_name == TIMESTAMP:
             return f"{name}={value}"
         wanted.add(field.type_name)
         converter = f"{_snake(messages.python_name(field.type_name))}_from"
-        return f"{name}=_optional({converter}, {value})"
+        return f"{name}=convert_optional({converter}, {value})"
     if field.proto3_optional:
         return f"{name}={value}"
     default = {F.TYPE_STRING: '""', F.TYPE_BOOL: "False", F.TYPE_BYTES: 'b""'}.get(field.type, "0")
-    return f"{name}=_or({value}, {default})"
+    return f"{name}=or_default({value}, {default})"
 
 
 def render_converters(descriptors: FileDescriptorSet, header: str) -> str:
@@ -156,47 +156,28 @@ def render_converters(descriptors: FileDescriptorSet, header: str) -> str:
         for m in s.method
     }
     table = "\n".join(
-        f'    "{rpc}": ({reader or "_empty"}, {writer}),' for rpc, (reader, writer) in sorted(readers.items())
+        f'    "{rpc}": ({reader or "no_input"}, {writer}),'
+        for rpc, (reader, writer) in sorted(readers.items())
     )
     return f'''{header}
 """Converters between the gRPC messages and the shared models, per message (see codegen)."""
 
-from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
-
-from generated.grpc.google.protobuf import Struct
 import generated.grpc.{messages.package} as pb
-
-
-def _get(source: Any, name: str) -> Any:
-    return source.get(name) if isinstance(source, dict) else getattr(source, name, None)
-
-
-def _or(value: Any, default: Any) -> Any:
-    return default if value is None else value
-
-
-def _optional(convert: Callable[[Any], Any], value: Any) -> Any:
-    return None if value is None else convert(value)
-
-
-def _struct(value: Any) -> Struct | None:
-    if value is None:
-        return None
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json", exclude_none=True)
-    return Struct.from_dict(value)
-
-
-def _empty(message: Any) -> dict[str, Any]:
-    return {{}}
-
+from generated.grpc.google.protobuf import Struct
+from runtime.api.protobuf import (
+    Converters,
+    convert_optional,
+    get_field,
+    no_input,
+    or_default,
+    to_struct,
+)
 
 {chr(10).join(chr(10) + f for f in functions)}
 
-CONVERTERS: dict[str, tuple[Callable[[Any], dict[str, Any]], Callable[[Any], Any]]] = {{
+CONVERTERS: Converters = {{
 {table}
 }}
 """Per `Service.Method`: (request message → input dict, response model → reply message)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import filecmp
+import keyword
 import shutil
 import subprocess
 import sys
@@ -87,8 +88,8 @@ def _client_view(op: Operation) -> dict[str, Any]:
         args.append("*")
         args += [f"{p.name}: {_param_type(p.schema)} | None = None" for p in query_params]
     if op.streaming:
-        returns = "Iterator[tuple[str, dict[str, Any]]]"
-        returns_async = "AsyncIterator[tuple[str, dict[str, Any]]]"
+        returns = "Iterator[Event]"
+        returns_async = "AsyncIterator[Event]"
     else:
         if op.response_schema:
             returns = f"models.{op.response_schema}"
@@ -103,6 +104,7 @@ def _client_view(op: Operation) -> dict[str, Any]:
         "client_signature": ", ".join(args),
         "client_return": returns,
         "client_return_async": returns_async,
+        "client_path": f'f"{op.path}"' if "{" in op.path else f'"{op.path}"',
         "client_query": "{" + ", ".join(f'"{p.name}": {p.name}' for p in query_params) + "}",
         "client_body": "body" if op.body_schema else "None",
         "client_model": f"models.{op.response_schema}" if op.response_schema else "None",
@@ -116,11 +118,29 @@ def _operation_view(op: Operation) -> dict[str, Any]:
         input_model=op.input_model,
         streaming=op.streaming,
         grpc=op.grpc,
-        interface=op.operation_id[0].upper() + op.operation_id[1:] + "Handler",
         return_type=_return_type(op),
         **_client_view(op),
     )
     return view
+
+
+def _tag_protocol(tag: str) -> str:
+    """The name of a tag's handler protocol in generated/interfaces.py: `tasks` → `TasksHandlers`."""
+    return "".join(part[:1].upper() + part[1:] for part in tag.split("_")) + "Handlers"
+
+
+def _tags(operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Operations grouped by tag, tags sorted; a tag names a module, so it must be an identifier."""
+    by_tag: dict[str, list[dict[str, Any]]] = {}
+    for op in operations:
+        by_tag.setdefault(op["tag"], []).append(op)
+    for tag in by_tag:
+        if not tag.isidentifier() or keyword.iskeyword(tag):
+            raise SystemExit(f"tag {tag!r} cannot name a module handlers/grey/<tag>.py")
+    return [
+        {"name": tag, "protocol": _tag_protocol(tag), "operations": ops}
+        for tag, ops in sorted(by_tag.items())
+    ]
 
 
 def _services(contract: Contract, descriptors: Any) -> tuple[str, list[Service], list[str]]:
@@ -192,7 +212,7 @@ def generate(root: Path, out: Path) -> Contract:
         "__init__.py": f'{HEADER}\n"""Code generated from spec/ by `make codegen`."""\n',
         "models.py": render_models(contract),
         "operations.py": env.get_template("operations.py.j2").render(header=HEADER, operations=operations),
-        "interfaces.py": env.get_template("interfaces.py.j2").render(header=HEADER, operations=operations),
+        "interfaces.py": env.get_template("interfaces.py.j2").render(header=HEADER, tags=_tags(operations)),
         "client.py": env.get_template("client.py.j2").render(header=HEADER, operations=operations),
         "grpc_convert.py": render_converters(descriptors, HEADER),
         "grpc_service.py": env.get_template("grpc_service.py.j2").render(
@@ -225,12 +245,20 @@ def missing_handlers(root: Path, contract: Contract) -> list[Operation]:
 
 
 def write_skeletons(root: Path, operations: list[Operation]) -> None:
-    """Append a 501 skeleton per missing handler; existing code is never rewritten."""
+    """Append a 501 skeleton per missing handler; existing code is never rewritten.
+
+    A new tag module is not wired in by codegen (handlers/grey/__init__.py is hand-written),
+    so the user is told to add it there.
+    """
     env = _environment()
     for op in operations:
         module = root / "handlers" / "grey" / f"{op.tag}.py"
         if not module.exists():
             module.write_text(env.get_template("handler_module.py.j2").render(tag=op.tag))
+            print(
+                f"handlers/grey/{op.tag}.py: new tag module; add it to handlers/grey/__init__.py: "
+                f"import `{op.tag}` and pass `{op.tag}={op.tag}` to interfaces.handler_table"
+            )
         skeleton = env.get_template("handler_skeleton.py.j2").render(op=_operation_view(op))
         with module.open("a") as handle:
             handle.write("\n\n" + _formatted(skeleton))

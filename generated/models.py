@@ -14,6 +14,29 @@ class ActivateNodeInput(BaseModel):
     node_id: Annotated[str, Field(examples=["grey-worker-7"], max_length=256, min_length=1)]
 
 
+class ApiKey(BaseModel):
+    key_id: Annotated[str, Field(examples=["key_1f3c4e5d9a8b7c6d"])]
+    tenant_id: str
+    scopes: list[
+        Literal[
+            "tasks:read",
+            "tasks:write",
+            "cluster:read",
+            "cluster:admin",
+            "security:read",
+            "security:admin",
+            "platform:admin",
+        ]
+    ]
+    created_at: AwareDatetime
+    revoked: bool
+    description: str | None = None
+
+
+class ApiKeyList(BaseModel):
+    keys: list[ApiKey]
+
+
 class AttestationEvidence(BaseModel):
     platform: str
     quote: str
@@ -113,6 +136,48 @@ class ConsensusStatus(BaseModel):
     members: int | None = None
 
 
+class CreateApiKeyRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    scopes: Annotated[
+        list[
+            Literal[
+                "tasks:read",
+                "tasks:write",
+                "cluster:read",
+                "cluster:admin",
+                "security:read",
+                "security:admin",
+                "platform:admin",
+            ]
+        ],
+        Field(min_length=1),
+    ]
+    description: Annotated[str | None, Field(max_length=256)] = None
+
+
+class CreateKeyInput(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    scopes: Annotated[
+        list[
+            Literal[
+                "tasks:read",
+                "tasks:write",
+                "cluster:read",
+                "cluster:admin",
+                "security:read",
+                "security:admin",
+                "platform:admin",
+            ]
+        ],
+        Field(min_length=1),
+    ]
+    description: Annotated[str | None, Field(max_length=256)] = None
+
+
 class CreateTokenInput(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -200,6 +265,24 @@ class CreateWebhookRequest(BaseModel):
             min_length=8,
         ),
     ]
+
+
+class CreatedApiKey(BaseModel):
+    key_id: str
+    key: Annotated[str, Field(description="The key itself: shown this once")]
+    tenant_id: str
+    scopes: list[
+        Literal[
+            "tasks:read",
+            "tasks:write",
+            "cluster:read",
+            "cluster:admin",
+            "security:read",
+            "security:admin",
+            "platform:admin",
+        ]
+    ]
+    created_at: AwareDatetime
 
 
 class DeleteWebhookInput(BaseModel):
@@ -356,6 +439,13 @@ LabelsAdditionalProperty = TypeAliasType(
 )
 
 
+class ListKeysInput(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    tenant_id: Annotated[str | None, Field(pattern="^[A-Za-z0-9-]{1,64}$")] = None
+
+
 class ListNodesInput(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -406,7 +496,7 @@ class Node(BaseModel):
     resources: NodeResources
     allocated: Annotated[
         NodeResources | None,
-        Field(description="What running tasks requested of the node's capacity (seed 004)"),
+        Field(description="What running tasks requested of the node's capacity (as in CloudAI)"),
     ] = None
     capacity: Annotated[
         NodeResources | None,
@@ -446,7 +536,7 @@ class NodeResources(BaseModel):
     gpu_devices: Annotated[
         list[GpuDevice] | None,
         Field(
-            description="The node's GPUs as nvidia-ml-py reports them (seed 003), or emulated ones"
+            description="The node's GPUs as nvidia-ml-py reports them (as in gswarm), or emulated ones"
         ),
     ] = None
 
@@ -531,6 +621,13 @@ class ResourceUsage(BaseModel):
     quotas: QuotaUsages
     rate_limits: RateLimitUsages
     throttled: bool
+
+
+class RevokeKeyInput(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    key_id: Annotated[str, Field(max_length=64, min_length=1)]
 
 
 class ServiceHealth(BaseModel):

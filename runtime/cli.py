@@ -113,6 +113,47 @@ def create_key(
     console.print(key, highlight=False, soft_wrap=True)
 
 
+@keys.command("list")
+def list_keys(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys")] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store")] = None,
+) -> None:
+    """List keys (ids, tenants, scopes, state); the keys themselves are never stored."""
+    from rich.table import Table
+
+    from runtime.store import Store
+
+    settings = Settings.from_env(database_url=database_url)
+    table = Table("key id", "tenant", "scopes", "created", "state", "description")
+    with Store.open(settings.database_url) as store:
+        for record in store.keys.list(tenant):
+            table.add_row(
+                record.key_id,
+                record.tenant_id,
+                ",".join(sorted(record.scopes)),
+                record.created_at.isoformat(timespec="seconds"),
+                "revoked" if record.revoked else "active",
+                record.description or "",
+            )
+    console.print(table)
+
+
+@keys.command("revoke")
+def revoke_key(
+    key_id: Annotated[str, typer.Argument(help="The key id `grey keys list` shows")],
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store")] = None,
+) -> None:
+    """Revoke a key: it, and every token minted from it, stop working within seconds."""
+    from runtime.store import Store
+
+    settings = Settings.from_env(database_url=database_url)
+    with Store.open(settings.database_url) as store:
+        if not store.keys.revoke(key_id):
+            console.print(f"[red]no key {key_id}[/red]")
+            raise typer.Exit(1)
+    console.print(f"revoked {key_id}")
+
+
 def _register_simulator_commands() -> None:
     # The simulator owns its commands; the CLI only mounts them.
     from simulator.cli import plan, simulate

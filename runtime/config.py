@@ -25,7 +25,7 @@ POOLS: tuple[str, ...] = ("cpu", "gpu", "tee")
 
 
 def route_pool(gpu: int, tee_required: bool) -> str:
-    """Pool a task runs in (seed 004): TEE first, then GPU, else CPU. One rule for both sides."""
+    """Pool a task runs in (CloudAI's rule): TEE first, then GPU, else CPU. One rule for both sides."""
     if tee_required:
         return "tee"
     if gpu > 0:
@@ -74,7 +74,7 @@ class QueueConfig(_Strict):
 
 
 class RetryPolicy(_Strict):
-    """Transient failures are retried with exponential backoff (seed 002: at most 3 retries).
+    """Transient failures are retried with exponential backoff (the Orchestrator: at most 3 retries).
 
     Retry k (1-based) waits min(backoff_base_seconds * 2**(k-1) * U(1, 1.25), backoff_max_seconds)
     and goes to the back of its queue; losing a node is not a failure and spends no retry.
@@ -94,7 +94,7 @@ class HeartbeatConfig(_Strict):
 
 
 class TenantQuota(_Strict):
-    """Per-tenant quotas (seed 000 governance defaults). `null` means unlimited."""
+    """Per-tenant quotas (Grey Distributed's governance defaults). `null` means unlimited."""
 
     cpu_cores: float | None = Field(default=100.0, gt=0)
     memory_gb: float | None = Field(default=256.0, gt=0)
@@ -104,7 +104,7 @@ class TenantQuota(_Strict):
 
 
 class RateLimits(_Strict):
-    """Per-tenant request limits per window (seed 000), counted as a sliding-window counter (the
+    """Per-tenant request limits per window (Grey Distributed's), counted as a sliding-window counter (the
     `limits` library's algorithm, as runtime/services/ratelimit.py does). `null` means unlimited."""
 
     window_seconds: float = Field(default=60.0, gt=0)
@@ -112,6 +112,15 @@ class RateLimits(_Strict):
     tasks_read: int | None = Field(default=10000, ge=1, description="GET /v1/tasks/* per window")
     cluster: int | None = Field(default=1000, ge=1, description="GET /v1/cluster/* per window")
     other: int | None = Field(default=5000, ge=1)
+    auth_failures: int | None = Field(
+        default=20,
+        ge=1,
+        description="Failed authentications or token exchanges per client address per window; "
+        "past it, every attempt from that address answers 429 until the window has room",
+    )
+    streams_per_tenant: int | None = Field(
+        default=100, ge=1, description="Open task streams per tenant on one gateway (429 past it)"
+    )
 
 
 class ClusterConfig(_Strict):
@@ -126,6 +135,10 @@ class ClusterConfig(_Strict):
     default_quota: TenantQuota = TenantQuota()
     tenants: dict[str, TenantQuota] = Field(default_factory=dict)
     rate_limits: RateLimits = RateLimits()
+
+    def pool(self, name: str) -> PoolConfig:
+        """The pool called `name` (a task's or node's pool, read from the store as text)."""
+        return self.pools[name]  # type: ignore[index]  # KeyError for a name that is no pool
 
     @field_validator("pools", mode="after")
     @classmethod

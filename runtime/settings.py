@@ -38,6 +38,9 @@ class Settings:
     # cpu threads_per_node with the embedded broker, none with Redis/RabbitMQ (run
     # `grey worker` there). 0: no in-process pool.
     worker_threads: int | None = None
+    # On SIGTERM: stop accepting, end streams, and exit within this many seconds (below
+    # Kubernetes' default 30 s termination grace).
+    shutdown_grace_seconds: float = 20.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -58,6 +61,8 @@ class Settings:
             "blocking_threads": "GREY_BLOCKING_THREADS",
             "worker_threads": "GREY_WORKER_THREADS",
         }
+        if "GREY_SHUTDOWN_GRACE_SECONDS" in env:
+            values["shutdown_grace_seconds"] = float(env["GREY_SHUTDOWN_GRACE_SECONDS"])
         for name, var in strings.items():
             if var in env:
                 values[name] = env[var]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,15 +154,16 @@ def _row(fields: dict[str, object], scale: float) -> TraceRow:
     prio = str(fields.get("priority") or "normal")
     if prio not in PRIORITIES:
         raise ValueError(f"field 'priority': expected one of {', '.join(PRIORITIES)}, got {prio!r}")
-    out = {}
+    out: dict[str, float | None] = {}
     for name in ("time", "cpu", "memory_gb", "service_time"):
         try:
-            out[name] = _opt_float(fields.get(name))
+            value = _opt_float(fields.get(name))
         except (TypeError, ValueError):
             got = fields.get(name)
             raise ValueError(f"field {name!r}: expected a number, got {got!r}") from None
-        if out[name] is not None and (not math.isfinite(out[name]) or out[name] < 0):
-            raise ValueError(f"field {name!r}: expected a finite number >= 0, got {out[name]!r}")
+        if value is not None and (not math.isfinite(value) or value < 0):
+            raise ValueError(f"field {name!r}: expected a finite number >= 0, got {value!r}")
+        out[name] = value
     gpu = fields.get("gpu")
     try:
         gpu_i = None if gpu in (None, "") else int(gpu)  # type: ignore[call-overload]
@@ -175,8 +176,10 @@ def _row(fields: dict[str, object], scale: float) -> TraceRow:
     except ValueError as exc:
         raise ValueError(f"field 'tee_required': {exc}") from None
     tenant = fields.get("tenant")
+    at = out["time"]
+    assert at is not None  # "time" is required: a missing or empty one was refused above
     return TraceRow(
-        time=out["time"] * scale,  # type: ignore[operator]
+        time=at * scale,
         tenant=str(tenant) if tenant not in (None, "") else None,
         function=str(fields["function"]),
         priority=prio,
@@ -234,8 +237,8 @@ def trace_rows(spec: Trace) -> Iterator[TraceRow]:
             yield row
 
 
-def _jsonl(fh: object, path: Path) -> Iterator[tuple[int, dict[str, object]]]:
-    for lineno, line in enumerate(fh, start=1):  # type: ignore[call-overload]
+def _jsonl(fh: Iterable[str], path: Path) -> Iterator[tuple[int, dict[str, object]]]:
+    for lineno, line in enumerate(fh, start=1):
         if not line.strip():
             continue
         try:

@@ -14,6 +14,9 @@ from runtime.config import ClusterConfig
 #: Stands for "no limit" in comparisons, so the hot path needs no None checks.
 UNLIMITED = 1 << 62
 
+#: Why the gateway refused a submit, and the HTTP status the API would have answered.
+REJECT_STATUS = {"rate_limited": 429, "queue_full": 503, "no_capacity": 409, "unschedulable": 409}
+
 
 class SlidingWindowCounter:
     """One limit of one tenant: `limit` requests per `window` seconds."""

@@ -1,4 +1,5 @@
-"""The twin: gateway limits -> `{pool}.{priority}` queues -> nodes with slots that fail and recover.
+"""The running model: gateway limits -> `{pool}.{priority}` queues -> nodes with slots that
+fail and recover.
 
 It mirrors the runtime's decisions one by one:
 
@@ -15,30 +16,25 @@ It mirrors the runtime's decisions one by one:
   an attempt longer than the task's timeout is stopped at the timeout;
 - a failed node loses its running tasks, which are re-queued once its heartbeat times out.
 
-For speed the per-task path uses two kernel events (arrival and end of attempt) and plain
-callbacks; processes are used only for trace replay, node lives and the sampler.
+Only the decisions live here, so that the hot path reads as the runtime does; what the config
+and the workload turn into (pools, tenants, task classes, arrival and failure sources) is
+built by simulator/build.py.  For speed the per-task path uses two kernel events (arrival and
+end of attempt) and plain callbacks; processes are used only for trace replay, node lives and
+the sampler, all in simulator/build.py.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
 import simpy
 
-from runtime.config import POOLS, PRIORITIES, ClusterConfig, ConfigError, route_pool
-from simulator.arrivals import TraceRow, arrival_times, trace_rows
-from simulator.cluster import Node, Pool
-from simulator.gateway import Tenant
-from simulator.results import REJECT_STATUS, summarize
-from simulator.rng import rng_for
-from simulator.service import Batched, make_sampler
+from runtime.config import POOLS, ClusterConfig
+from simulator.cluster import FAILED, NPRI, OK, TIMED_OUT, Node, Pool, Task, TaskClass
+from simulator.gateway import REJECT_STATUS, Tenant
 from simulator.stats import Metric, Series
-from simulator.tasks import FAILED, NPRI, OK, TIMED_OUT, Task, TaskClass
-from simulator.workload import Trace, Workload, mean_rate
 
 _REASONS = tuple(REJECT_STATUS)
 _NKEYS = len(POOLS) * NPRI
@@ -82,64 +78,31 @@ class RunLength:
         return cls(until=until, warmup_time=(until or 0.0) * fraction)
 
 
-class _Stream:
-    """Arrivals of one synthetic stream as timeout callbacks, not a process: resuming a
-    generator per arrival costs more than the rest of the arrival's bookkeeping."""
+class Model:
+    """The cluster's decisions on each task, and the counts the results are made of.
 
-    __slots__ = ("classes", "only", "pick", "submit", "tenant", "timeout", "times")
-
-    def __init__(
-        self,
-        twin: Twin,
-        times: Iterator[float],
-        classes: list[TaskClass],
-        pick: Callable[[], float],
-        tenant: Tenant,
-    ) -> None:
-        self.times = times
-        self.classes = classes
-        self.only = classes[0] if len(classes) == 1 else None
-        self.pick = pick
-        self.tenant = tenant
-        self.submit = twin.submit
-        self.timeout = twin.env.timeout
-
-    def next(self, now: float) -> None:
-        t = next(self.times)
-        ev = self.timeout(t - now if t > now else 0.0)
-        ev.callbacks.append(self.fire)
-
-    def fire(self, ev: simpy.Event) -> None:
-        now = ev.env.now
-        cls = self.only or self.classes[int(self.pick())]
-        self.submit(cls, self.tenant, None, now)
-        self.next(now)
-
-
-class Twin:
-    """One replication of the cluster under a workload."""
+    Sources (simulator/build.py) call `submit` for arrivals, `node_down` / `node_up` for
+    failures and `source_ended` when a trace runs out; everything else happens in callbacks.
+    """
 
     def __init__(
         self,
         cluster: ClusterConfig,
-        workload: Workload,
+        pools: list[Pool],
         length: RunLength,
-        seed: int = 0,
-        replication: int = 0,
+        uniform: Callable[[], float],
+        series: Series,
+        longest_timeout: float,
         progress: Callable[[int, float], None] | None = None,
     ) -> None:
         self.cfg = cluster
-        self.workload = workload
+        self.pools = pools
         self.length = length
-        self.seed = seed
-        self.rep = replication
         self.progress = progress
+        self.series = series
         self.env = simpy.Environment()
-        self.pools = [Pool(i, name, cluster) for i, name in enumerate(POOLS)]
-        self.tenants: dict[str, Tenant] = {}
-        self._fn_samplers: dict[str, Callable[[], float]] = {}
-        self._classes: dict[tuple[Any, ...], TaskClass] = {}
-        self._uniform = Batched(rng_for(seed, replication, "attempt-failure").random)
+        self._uniform = uniform  # U(0, 1) draws for attempt failures and backoff jitter
+        self.longest_timeout = longest_timeout
         retry = cluster.retry
         self.max_retries = retry.max_retries
         self.backoff_base = retry.backoff_base_seconds
@@ -153,7 +116,7 @@ class Twin:
         self.warmup_time = length.warmup_time
         self.t0 = self.t1 = 0.0
         self.outstanding = 0
-        self.sources = 0
+        self.sources = 0  # arrival sources still running; set by whoever starts them
         self.unfinished = 0
         self.soj_sum = 0.0
         self.soj_n = 0
@@ -172,129 +135,6 @@ class Twin:
         self.m_e2e = [Metric() for _ in range(_NKEYS)]
         self._wait_bufs = [m.buf for m in self.m_wait]
         self._e2e_bufs = [m.buf for m in self.m_e2e]
-        self.series = Series(self._sample_dt(), len(POOLS))
-
-    # ---------------------------------------------------------------- set-up helpers
-
-    def _sample_dt(self) -> float:
-        rates = [mean_rate(s.arrivals) for s in self.workload.streams]
-        known = sum(r for r in rates if r)
-        horizon = self.length.until
-        if horizon is None and known > 0:
-            horizon = (self.length.tasks or 0) / known
-        return (horizon or 512.0) / 512
-
-    def tenant(self, name: str) -> Tenant:
-        t = self.tenants.get(name)
-        if t is None:
-            t = self.tenants[name] = Tenant(name, self.cfg)
-        return t
-
-    def _sampler(self, function: str) -> Callable[[], float]:
-        s = self._fn_samplers.get(function)
-        if s is None:
-            spec = self.workload.functions[function].service
-            s = self._fn_samplers[function] = make_sampler(
-                spec, rng_for(self.seed, self.rep, f"service:{function}")
-            )
-        return s
-
-    def task_class(
-        self,
-        function: str,
-        priority: str,
-        cpu: float | None = None,
-        mem: float | None = None,
-        gpu: int | None = None,
-        tee: bool | None = None,
-    ) -> TaskClass:
-        """The class for a function at a priority, with optional request overrides (traces)."""
-        key = (function, priority, cpu, mem, gpu, tee)
-        cls = self._classes.get(key)
-        if cls is not None:
-            return cls
-        fn = self.workload.functions.get(function)
-        res = fn.resources if fn else None
-        cpu_ = cpu if cpu is not None else (res.cpu if res else 1.0)
-        mem_ = mem if mem is not None else (res.memory_gb if res else 0.5)
-        gpu_ = gpu if gpu is not None else (res.gpu if res else 0)
-        tee_ = tee if tee is not None else (fn.tee_required if fn else False)
-        pool = self.pools[POOLS.index(route_pool(gpu_, tee_))]
-        cls = TaskClass(
-            function,
-            PRIORITIES.index(priority),
-            pool,
-            cpu_,
-            mem_,
-            gpu_,
-            fn.timeout_seconds if fn else 300.0,
-            fn.failure_probability if fn else 0.0,
-            self._sampler(function) if fn else None,
-        )
-        self._classes[key] = cls
-        return cls
-
-    # ---------------------------------------------------------------- processes
-
-    def _start_stream(self, index: int) -> None:
-        """A synthetic stream: a chain of timeouts, each arrival scheduling the next."""
-        stream = self.workload.streams[index]
-        classes = [self.task_class(m.function, m.priority) for m in stream.mix]
-        times = arrival_times(rng_for(self.seed, self.rep, "arrivals", index), stream.arrivals)  # type: ignore[arg-type]
-        if len(classes) == 1:
-            pick: Callable[[], float] = lambda: 0  # noqa: E731
-        else:
-            weights = np.asarray([m.weight for m in stream.mix], dtype=float)
-            weights /= weights.sum()
-            mix_rng = rng_for(self.seed, self.rep, "mix", index)
-            pick = Batched(lambda n: mix_rng.choice(len(classes), n, p=weights))
-        _Stream(self, times, classes, pick, self.tenant(stream.tenant)).next(0.0)
-
-    def _trace_process(self, index: int) -> Iterator[simpy.Event]:
-        stream = self.workload.streams[index]
-        spec = stream.arrivals
-        assert isinstance(spec, Trace)
-        env = self.env
-        default_tenant = stream.tenant
-        for row in trace_rows(spec):
-            cls = self._trace_class(row, spec.path)
-            delay = row.time - env.now
-            if delay > 0:
-                yield env.timeout(delay)
-            self.submit(cls, self.tenant(row.tenant or default_tenant), row.service_time, env.now)
-        self.sources -= 1
-        if self.sources == 0 and self.phase < 2:
-            self._close_window(env.now)
-
-    def _trace_class(self, row: TraceRow, path: str) -> TaskClass:
-        if row.function not in self.workload.functions and row.service_time is None:
-            raise ConfigError(
-                path,
-                [
-                    (
-                        f"time {row.time}",
-                        f"function {row.function!r} is not in the workload, so the row needs a service_time",
-                    )
-                ],
-            )
-        return self.task_class(row.function, row.priority, row.cpu, row.memory_gb, row.gpu, row.tee_required)
-
-    def _node_life(self, node: Node, mtbf: float, mttr: float) -> Iterator[simpy.Event]:
-        rng = rng_for(self.seed, self.rep, f"node:{node.pool.name}", node.idx)
-        env = self.env
-        while True:
-            yield env.timeout(float(rng.exponential(mtbf)))
-            self._node_down(node, env.now)
-            yield env.timeout(float(rng.exponential(mttr)))
-            self._node_up(node, env.now)
-
-    def _sampler_process(self) -> Iterator[simpy.Event]:
-        env = self.env
-        series = self.series
-        pools = self.pools
-        while True:
-            series.add(env.now, [float(p.qlen) for p in pools])
-            yield env.timeout(series.dt)
 
     # ---------------------------------------------------------------- the task path
 
@@ -403,7 +243,7 @@ class Twin:
         task.ev = ev
 
     def _on_end(self, ev: simpy.Event) -> None:
-        task: Task = ev.value
+        task: Task = ev.value  # type: ignore[assignment]  # no cast(): this runs per attempt
         if task.ev is not ev:
             return  # the node died under it; the task was already taken back
         now = self.env.now
@@ -445,7 +285,7 @@ class Twin:
         ev.callbacks.append(self._on_retry)
 
     def _on_retry(self, ev: simpy.Event) -> None:
-        self._requeue([ev.value], self.env.now)
+        self._requeue([ev.value], self.env.now)  # type: ignore[list-item]
 
     def _requeue(self, tasks: list[Task], now: float) -> None:
         pool = tasks[0].cls.pool
@@ -483,7 +323,8 @@ class Twin:
 
     # ---------------------------------------------------------------- node failures
 
-    def _node_down(self, node: Node, now: float) -> None:
+    def node_down(self, node: Node, now: float) -> None:
+        """`node` fails: its tasks are lost until its missed heartbeat gives them back."""
         pool = node.pool
         pool.advance(now)
         pool.advance_capacity(now)
@@ -512,9 +353,10 @@ class Twin:
             ev.callbacks.append(self._on_detect)
 
     def _on_detect(self, ev: simpy.Event) -> None:
-        self._requeue(ev.value, self.env.now)
+        self._requeue(ev.value, self.env.now)  # type: ignore[arg-type]
 
-    def _node_up(self, node: Node, now: float) -> None:
+    def node_up(self, node: Node, now: float) -> None:
+        """`node` is back, empty: its slots take waiting tasks at once."""
         pool = node.pool
         pool.advance(now)
         pool.advance_capacity(now)
@@ -528,6 +370,12 @@ class Twin:
             self._dispatch(pool, now)
 
     # ---------------------------------------------------------------- the window
+
+    def source_ended(self, now: float) -> None:
+        """An arrival source (a trace) ran out; when the last one has, the window closes."""
+        self.sources -= 1
+        if self.sources == 0 and self.phase < 2:
+            self._close_window(now)
 
     def _open_window(self, now: float) -> None:
         self.phase = 1
@@ -555,9 +403,8 @@ class Twin:
     def _one_task_max(self) -> float:
         """Longest a task can take with every attempt timing out: the drain never gives up
         before that, however short the window."""
-        timeouts = [fn.timeout_seconds for fn in self.workload.functions.values()] + [300.0]
         attempts = self.max_retries + 1
-        return attempts * (max(timeouts) + self.backoff_max) + self.detect_delay
+        return attempts * (self.longest_timeout + self.backoff_max) + self.detect_delay
 
     def _on_drain_cap(self, _ev: simpy.Event) -> None:
         if not self.stop.triggered:
@@ -566,29 +413,14 @@ class Twin:
 
     # ---------------------------------------------------------------- running
 
-    def run(self) -> dict[str, Any]:
-        """Run to the end and return the results as plain data (see `results`)."""
+    def run(self) -> None:
+        """Run until every measured task has finished or the drain gave up.
+
+        Start the sources first: a timed window's end is scheduled here, after them, because
+        SimPy orders simultaneous events by when they were scheduled.
+        """
         env = self.env
-        for i, stream in enumerate(self.workload.streams):
-            self.sources += 1
-            if isinstance(stream.arrivals, Trace):
-                env.process(self._trace_process(i))
-            else:
-                self._start_stream(i)
-        for pool in self.pools:
-            fm = self.cfg.pools[pool.name].failures  # type: ignore[index]
-            if fm is not None:
-                for node in pool.nodes:
-                    env.process(self._node_life(node, fm.mtbf_seconds, fm.mttr_seconds))
-        env.process(self._sampler_process())
         if self.length.until is not None:
             at_end = env.timeout(self.length.until)
             at_end.callbacks.append(lambda _e: self._close_window(env.now) if self.phase < 2 else None)
         env.run(until=self.stop)
-        return self.results()
-
-    # ---------------------------------------------------------------- results
-
-    def results(self) -> dict[str, Any]:
-        """Counts, latency summaries, utilization and Little's-law check as plain data."""
-        return summarize(self)

@@ -14,8 +14,9 @@ from typing import Any
 from scipy import stats as sps
 
 from runtime.config import ClusterConfig
-from simulator.model import RunLength, Twin
+from simulator.model import RunLength
 from simulator.results import is_number
+from simulator.twin import Twin
 from simulator.workload import Workload
 
 ProgressHook = Callable[[int, int, float], None]

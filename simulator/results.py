@@ -9,15 +9,13 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from runtime.config import POOLS, PRIORITIES
+from simulator.gateway import REJECT_STATUS
 from simulator.stats import Metric
 
 if TYPE_CHECKING:
-    from simulator.model import Twin
+    from simulator.model import Model
 
 _NPRI = len(PRIORITIES)
-
-#: Why the gateway refused a submit, and the HTTP status the API would have answered.
-REJECT_STATUS = {"rate_limited": 429, "queue_full": 503, "no_capacity": 409, "unschedulable": 409}
 
 
 def _keys(pool: str | None = None, priority: str | None = None) -> list[int]:
@@ -35,7 +33,7 @@ def _merged(metrics: list[Metric], keys: list[int]) -> dict[str, float]:
     return out.summary()
 
 
-def _block(tw: Twin, keys: list[int], window: float) -> dict[str, Any]:
+def _block(tw: Model, keys: list[int], window: float) -> dict[str, Any]:
     def total(counts: list[int]) -> int:
         return sum(counts[k] for k in keys)
 
@@ -69,7 +67,7 @@ def _block(tw: Twin, keys: list[int], window: float) -> dict[str, Any]:
     }
 
 
-def _pool_block(tw: Twin, name: str, window: float) -> dict[str, Any]:
+def _pool_block(tw: Model, name: str, window: float) -> dict[str, Any]:
     pool = tw.pools[POOLS.index(name)]
     pc = tw.cfg.pools[name]  # type: ignore[index]
     w = pool.window
@@ -91,7 +89,7 @@ def _pool_block(tw: Twin, name: str, window: float) -> dict[str, Any]:
     }
 
 
-def summarize(tw: Twin) -> dict[str, Any]:
+def summarize(tw: Model) -> dict[str, Any]:
     """The results of one replication."""
     window = tw.t1 - tw.t0
     in_system = sum(p.window.get("sys", 0.0) for p in tw.pools) / window if window > 0 else 0.0

@@ -19,7 +19,8 @@ class _Strict(BaseModel):
 
 
 class Resources(_Strict):
-    """A task's resource request (seed 004): cores, memory, whole GPUs (the runtime's defaults)."""
+    """A task's resource request, as in the CloudAI reference: cores, memory, whole GPUs (the
+    runtime's defaults)."""
 
     cpu: float = Field(default=1.0, ge=0)
     memory_gb: float = Field(default=0.5, ge=0)
@@ -172,7 +173,7 @@ def _resolve(base: Path, value: str) -> str:
 
 def load_workload(path: str | Path) -> Workload:
     """Load and validate a workload file; sample and trace paths resolve beside it."""
-    from simulator.service import read_samples  # here to keep the schema import-light
+    from simulator.samples import read_samples  # here to keep the schema import-light
     from simulator.slo import parse_slo
 
     path = Path(path)

@@ -11,6 +11,7 @@ from runtime.api.errors import ApiError
 from runtime.execution import host
 from runtime.services import Services
 from runtime.store import NodeRecord
+from runtime.store.errors import is_unavailable
 
 
 def _utilization(nodes: list[NodeRecord]) -> models.Utilization:
@@ -31,10 +32,10 @@ def _health(services: Services) -> models.ClusterHealth:
         status: sum(1 for n in nodes if n.status == status)
         for status in ("active", "draining", "quarantined", "down")
     }
-    oldest = store.tasks.oldest_pending_created_at()
+    oldest = store.figures.oldest_pending_created_at()
     now = datetime.now(UTC)
-    last_hour = store.tasks.completed_since(now - timedelta(hours=1))
-    last_minute = store.tasks.completed_since(now - timedelta(minutes=1))
+    last_hour = store.figures.completed_since(now - timedelta(hours=1))
+    last_minute = store.figures.completed_since(now - timedelta(minutes=1))
     return models.ClusterHealth(
         healthy=by_status["active"] > 0,
         version=services.version,
@@ -48,16 +49,33 @@ def _health(services: Services) -> models.ClusterHealth:
     )
 
 
+def _unreachable_store(services: Services) -> models.ClusterHealth:
+    """What can be said while the store cannot be read: not healthy, nothing known."""
+    return models.ClusterHealth(
+        healthy=False,
+        version=services.version,
+        nodes=models.NodeCounts(total=0, active=0, draining=0, quarantined=0, down=0),
+        queue=models.QueueStatus(depth=services.runtime.queue_depth(), oldest_task_seconds=0.0),
+        utilization=_utilization([]),
+        throughput=models.Throughput(tasks_per_second=0.0, tasks_last_hour=0),
+    )
+
+
 async def get_cluster_health(
     request: models.GetClusterHealthInput, ctx: RequestContext
 ) -> models.ClusterHealth:
-    return await ctx.services.blocking.run(_health, ctx.services)
+    try:
+        return await ctx.services.blocking.run(_health, ctx.services)
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        return await ctx.services.blocking.run(_unreachable_store, ctx.services)
 
 
 def _usage(ctx: RequestContext) -> models.ResourceUsage:
     store = ctx.services.store
     quotas = store.quotas.get(ctx.tenant_id)
-    running, cpu_used, memory_used = store.tasks.running_usage(ctx.tenant_id)
+    running, cpu_used, memory_used = store.figures.running_usage(ctx.tenant_id)
 
     def usage(limit: float, used: float) -> models.QuotaUsage:
         return models.QuotaUsage(limit=limit, used=used, available=max(0.0, limit - used))

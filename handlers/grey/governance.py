@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from generated import models
 from handlers.grey.views import quotas_view
 from runtime.api.context import RequestContext
+from runtime.api.errors import ApiError
+from runtime.services.auth import PLATFORM_SCOPE
 from runtime.services.ratelimit import Window
 
 _QUOTA_FIELDS = (
@@ -24,8 +26,15 @@ async def get_quotas(request: models.GetQuotasInput, ctx: RequestContext) -> mod
 
 
 async def update_quotas(request: models.UpdateQuotasInput, ctx: RequestContext) -> models.TenantQuotas:
-    """Admins change any tenant's quotas (their own by default); omitted fields keep their value."""
+    """`cluster:admin` changes its own tenant's quotas; another tenant's needs `platform:admin`.
+    Omitted fields keep their value."""
     tenant_id = request.tenant_id or ctx.tenant_id
+    if tenant_id != ctx.tenant_id and PLATFORM_SCOPE not in ctx.principal_scopes:
+        raise ApiError(
+            "forbidden",
+            f"Changing another tenant's quotas needs scope {PLATFORM_SCOPE}",
+            {"required_scopes": [PLATFORM_SCOPE]},
+        )
     changes = {name: value for name in _QUOTA_FIELDS if (value := getattr(request, name)) is not None}
     quotas = await ctx.services.blocking.run(
         ctx.services.store.quotas.update, tenant_id, changes, request.reason

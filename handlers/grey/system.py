@@ -1,4 +1,4 @@
-"""Handlers of the process endpoints: liveness and Prometheus metrics (seed 002)."""
+"""Handlers of the process endpoints: liveness and Prometheus metrics (the Orchestrator's)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,24 @@ import time
 from generated import models
 from runtime.api.context import RequestContext
 from runtime.api.responses import PlainText
+from runtime.store.errors import is_unavailable
 
 
 async def get_health(request: models.GetHealthInput, ctx: RequestContext) -> models.ServiceHealth:
-    counts = await ctx.services.blocking.run(ctx.services.store.tasks.count_by_status)
+    """Unhealthy (still answered) while the store cannot be read: this gateway can take no work."""
+    try:
+        counts = await ctx.services.blocking.run(ctx.services.store.figures.count_by_status)
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        counts = None
     return models.ServiceHealth(
-        healthy=True,
+        healthy=counts is not None,
         version=ctx.services.version,
         uptime_seconds=round(time.time() - ctx.services.started_at, 3),
-        stats=models.ServiceStats(active_tasks=counts.get("running", 0) + counts.get("pending", 0)),
+        stats=models.ServiceStats(
+            active_tasks=counts.get("running", 0) + counts.get("pending", 0) if counts else 0
+        ),
     )
 
 

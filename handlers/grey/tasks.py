@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -12,7 +11,7 @@ from handlers.grey.views import task_view
 from runtime.api.context import RequestContext
 from runtime.api.errors import ApiError
 from runtime.api.responses import Binary
-from runtime.execution.submission import check_payload, check_placement, pool_of, resources_for
+from runtime.execution.submission import check_payload, pool_of, resources_for
 from runtime.store import DuplicateIdempotencyKey, InvalidCursor, NewTask, TaskNotCancellable
 from runtime.store.records import UNFINISHED_STATUSES
 
@@ -39,34 +38,14 @@ def _new_task(request: models.SubmitTaskInput, ctx: RequestContext) -> NewTask:
     )
 
 
-def _check(new: NewTask, ctx: RequestContext) -> None:
-    """What needs the store: a pool that can take the task, dependencies that exist."""
-    services = ctx.services
-    runtime = services.runtime
-    if new.pool != "cpu" or new.resources:
-        check_placement(new.pool, new.resources, runtime.live_nodes(), services.cluster)
-    if new.dependencies:
-        known = services.store.tasks.statuses(new.tenant_id, new.dependencies)
-        unknown = [task_id for task_id in new.dependencies if task_id not in known]
-        if unknown:
-            raise ApiError(
-                "invalid_payload",
-                f"Unknown dependencies: {', '.join(unknown)}",
-                {"field": "dependencies", "unknown": unknown},
-            )
-
-
 async def submit_task(request: models.SubmitTaskInput, ctx: RequestContext) -> models.SubmitTaskResponse:
     """Validates, stores the task as pending and hands it to the runtime's queue.
 
     The intake thread does the store checks, the insert and the send, batched with the
     submits that arrive with this one (runtime.execution.intake)."""
     new = _new_task(request, ctx)
-    check = (
-        functools.partial(_check, ctx=ctx) if new.dependencies or new.pool != "cpu" or new.resources else None
-    )
     try:
-        task = await ctx.services.runtime.intake.submit(new, check)
+        task = await ctx.services.runtime.intake.submit(new)
     except DuplicateIdempotencyKey as duplicate:
         raise ApiError(
             "duplicate_task",
@@ -182,18 +161,20 @@ async def _updates(task_id: str, ctx: RequestContext) -> AsyncIterator[models.Ta
     """The current state first, then every event in order, until a terminal status.
 
     Events are rows of the store (written with each transition), so this works from any
-    gateway sharing the store; the event bus only wakes the stream early.
+    gateway sharing the store; the event bus only wakes the stream early. A closing gateway
+    ends its streams within one poll interval (the transport then sends its final event).
     """
     services = ctx.services
     store = services.store
-    with services.runtime.bus.watch(task_id) as watch:
+    closing = services.streams.closing
+    with services.streams.slot(ctx.tenant_id), services.runtime.bus.watch(task_id) as watch:
         task = await services.blocking.run(store.tasks.get, ctx.tenant_id, task_id)
         if task is None:
             raise ApiError.task_not_found(task_id)
         message = (task.error or {}).get("message") if task.error else None
         yield _update(task_id, task.status, task.progress, message, task.updated_at)
         seq, status = task.event_seq, task.status
-        while status in UNFINISHED_STATUSES:
+        while status in UNFINISHED_STATUSES and not closing.is_set():
             watch.clear()
             events = await services.blocking.run(store.tasks.events_after, task_id, seq)
             for event in events:
@@ -216,6 +197,6 @@ async def stream_task(
 async def stream_task_events(
     request: models.StreamTaskEventsInput, ctx: RequestContext
 ) -> AsyncIterator[models.TaskStatusUpdate]:
-    """GET /v1/tasks/{task_id}/events: seed 001's name for the same stream."""
+    """GET /v1/tasks/{task_id}/events: OpenMCP Chain's name for the same stream."""
     async for update in _updates(request.task_id, ctx):
         yield update

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from runtime.services import Services
+from runtime.services import Services
+from runtime.services.auth import Principal
 
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """An authenticated caller: a tenant and the scopes its credential grants."""
-
-    tenant_id: str
-    scopes: frozenset[str]
-    credential_id: str
+__all__ = ["Principal", "RequestContext"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +16,11 @@ class RequestContext:
     principal: Principal | None
     services: Services
     transport: str  # "rest" | "grpc"
+    client: str = ""  # the caller's address, as the transport saw it
+
+    @property
+    def principal_scopes(self) -> frozenset[str]:
+        return frozenset() if self.principal is None else self.principal.scopes
 
     @property
     def tenant_id(self) -> str:

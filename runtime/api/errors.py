@@ -1,7 +1,7 @@
 """One error model for both transports.
 
 A handler raises `ApiError(code, message, details)`. The REST adapter turns it into the HTTP
-status and the seed's error envelope; the gRPC adapter into the canonical gRPC status
+status and Grey Distributed's error envelope; the gRPC adapter into the canonical gRPC status
 (grpc-gateway's mapping) with the same code in the `grey-error-code` trailing metadata.
 """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import dramatiq
 from sqlalchemy.exc import OperationalError
@@ -19,9 +19,6 @@ from runtime.config import POOLS, PRIORITIES, queue_name
 from runtime.execution.brokers import enqueue_many
 from runtime.execution.queues import BATCH_ITEM_ACTOR, DRAMATIQ_PRIORITY, TASK_ACTOR, actor_name
 from runtime.store import TaskRecord
-
-if TYPE_CHECKING:
-    from runtime.execution.executor import Executor
 
 logger = logging.getLogger("grey.actors")
 
@@ -42,6 +39,18 @@ def needs_no_checks(task: TaskRecord) -> bool:
     return task.type in ("stateless", "pipeline") and not task.dependencies and not task.resources
 
 
+class TaskRunner(Protocol):
+    """What runs a pool's messages in this process (the executor of a worker pool).
+
+    Declared here so that the actors need not know the executor: a worker pool attaches
+    its runner when it starts and detaches it when it stops.
+    """
+
+    def run_task(self, task_id: str, waits: int = 0, created_ms: int | None = None) -> None: ...
+
+    def run_batch_item(self, task_id: str, index: int) -> None: ...
+
+
 class Dispatch:
     """Declares the actors on a broker and sends task and batch-item messages.
 
@@ -51,7 +60,7 @@ class Dispatch:
 
     def __init__(self, broker: dramatiq.Broker) -> None:
         self.broker = broker
-        self.executors: dict[str, Executor] = {}  # per pool, in processes that run workers
+        self._runners: dict[str, TaskRunner] = {}  # per pool, in processes that run workers
         self._tasks: dict[tuple[str, str], dramatiq.Actor[Any, Any]] = {}
         self._items: dict[tuple[str, str], dramatiq.Actor[Any, Any]] = {}
         for pool in POOLS:
@@ -71,22 +80,33 @@ class Dispatch:
             options={},
         )
 
+    # -- runners ----------------------------------------------------------------------------
+
+    def attach(self, pool: str, runner: TaskRunner) -> None:
+        """`runner` runs the messages of `pool` this process receives (a worker pool starting)."""
+        self._runners[pool] = runner
+
+    def detach(self, pool: str, runner: TaskRunner) -> None:
+        """Undoes `attach`, unless another runner has taken the pool over since."""
+        if self._runners.get(pool) is runner:
+            del self._runners[pool]
+
     # -- actor bodies (run in worker threads) ----------------------------------------------
 
     def _bodies(self, pool: str) -> tuple[Any, Any]:
         def run_task(task_id: str, waits: int = 0, created_ms: int | None = None) -> None:
-            self._executor(pool).run_task(task_id, waits, created_ms)
+            self._runner(pool).run_task(task_id, waits, created_ms)
 
         def run_batch_item(task_id: str, index: int) -> None:
-            self._executor(pool).run_batch_item(task_id, index)
+            self._runner(pool).run_batch_item(task_id, index)
 
         return run_task, run_batch_item
 
-    def _executor(self, pool: str) -> Executor:
-        executor = self.executors.get(pool)
-        if executor is None:
+    def _runner(self, pool: str) -> TaskRunner:
+        runner = self._runners.get(pool)
+        if runner is None:
             raise RuntimeError(f"this process runs no {pool} pool")
-        return executor
+        return runner
 
     # -- sending --------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 Every step is a conditional transition in the store (`from_statuses` plus the attempt this
 worker claimed), so a redelivered or duplicated message never runs a finished task again
 and never moves a status backwards, and a node that was given up on cannot finish a task
-that has since been re-queued.
+that has since been re-queued. A task reaches the store through two writes only: its
+claim (`claim`) and its outcome (`record`). Batches (runtime.execution.batches) use both.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import dramatiq
 from sqlalchemy import Connection
@@ -37,30 +39,43 @@ ENDED_BADLY = (FAILED, CANCELLED, TIMEOUT)
 WAIT_FIRST_MS, WAIT_MAX_MS = 50, 1000
 
 
-def _ms(seconds: float) -> int:
+def ms(seconds: float) -> int:
     return max(0, round(seconds * 1000))
 
 
-def _since_ms(start: datetime, end: datetime) -> int:
-    return _ms((end - start).total_seconds())
+def since_ms(start: datetime, end: datetime) -> int:
+    return ms((end - start).total_seconds())
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
 def _as_result(output: Any) -> dict[str, Any]:
     """Task results are JSON objects; any other output is wrapped as {"output": ...}."""
-    output = _jsonable(output)
+    output = jsonable(output)
     return output if isinstance(output, dict) else {"output": output}
 
 
-def _error(code: str, message: str, transient: bool = False) -> dict[str, Any]:
+def error_detail(code: str, message: str, transient: bool = False) -> dict[str, Any]:
+    """The `error` of a task or batch item, as the API shows it."""
     return {"code": code, "message": message[:2000], "transient": transient}
 
 
+class BatchRunner(Protocol):
+    """The batch logic (runtime.execution.batches), plugged in so this module need not import it."""
+
+    def fan_out(self, task: TaskRecord) -> None: ...
+
+    def run_item(self, task_id: str, index: int) -> None: ...
+
+
 class Executor:
-    """Runs the messages of one worker process (one node)."""
+    """Runs the messages of one worker process (one node): the `TaskRunner` of its pool.
+
+    `batches` builds the batch logic on this executor (`Batches`: it claims, builds
+    contexts and records outcomes through it).
+    """
 
     def __init__(
         self,
@@ -71,10 +86,12 @@ class Executor:
         gate: ResourceGate,
         interrupter: Interrupter,
         retry: RetryPolicy,
+        batches: Callable[[Executor], BatchRunner],
         device: GpuDevice | None = None,
     ) -> None:
         self.store, self.dispatch, self.node_id = store, dispatch, node_id
         self.gate, self.interrupter, self.retry, self.device = gate, interrupter, retry, device
+        self.batches = batches(self)
 
     # -- tasks ----------------------------------------------------------------------------
 
@@ -93,9 +110,12 @@ class Executor:
             return
         with self.gate.hold(request):
             if task.type == "batch":
-                self._fan_out(task)
+                self.batches.fan_out(task)
             else:
                 self._attempt(task)
+
+    def run_batch_item(self, task_id: str, index: int) -> None:
+        self.batches.run_item(task_id, index)
 
     def _run_unchecked(self, task_id: str, created_ms: int) -> bool:
         """A task the sender marked as needing no pre-checks (no dependencies, no state key,
@@ -106,7 +126,7 @@ class Executor:
             return False
         with self.gate.hold(request):
             now = utc_now()
-            task = self.store.tasks.claim(
+            task = self.store.lifecycle.claim(
                 task_id,
                 node_id=self.node_id,
                 now=now,
@@ -125,19 +145,19 @@ class Executor:
             broken = [d for d in task.dependencies if statuses.get(d, FAILED) in ENDED_BADLY]
             if broken:
                 detail = ", ".join(f"{d} is {statuses.get(d, 'missing')}" for d in broken)
-                self.store.tasks.transition(
-                    task.task_id,
-                    from_statuses=(PENDING,),
-                    to_status=FAILED,
-                    error=_error("dependency_failed", f"dependency did not complete: {detail}"),
-                    completed_at=utc_now(),
-                    message="dependency_failed",
+                self.record(
+                    task,
+                    FAILED,
+                    "dependency_failed",
+                    from_status=PENDING,
+                    error=error_detail("dependency_failed", f"dependency did not complete: {detail}"),
+                    timing={"completed_at": utc_now()},
                 )
                 return False
             if any(statuses[d] != COMPLETED for d in task.dependencies):
                 self._wait(task, waits)
                 return False
-        if task.type == "stateful" and self.store.tasks.earlier_unfinished(task) is not None:
+        if task.type == "stateful" and self.store.scheduling.earlier_unfinished(task) is not None:
             self._wait(task, waits)
             return False
         return True
@@ -146,12 +166,12 @@ class Executor:
         delay = min(WAIT_MAX_MS, WAIT_FIRST_MS * 2 ** min(waits, 10))
         self.dispatch.send(task, delay_ms=delay, waits=waits + 1)
 
-    def _claim(self, task: TaskRecord, message: str) -> tuple[int, datetime] | None:
+    def claim(self, task: TaskRecord, message: str) -> tuple[int, datetime] | None:
         """pending -> running for this node; the attempt number and start time, or None."""
         now = utc_now()
         attempt = task.attempt + 1
         emulated = bool(self.device and self.device.emulated and task.pool == "gpu")
-        claimed = self.store.tasks.transition(
+        claimed = self.store.lifecycle.transition(
             task.task_id,
             from_statuses=(PENDING,),
             to_status=RUNNING,
@@ -161,7 +181,7 @@ class Executor:
             started_at=task.started_at or now,
             queue_time_ms=task.queue_time_ms
             if task.queue_time_ms is not None
-            else _since_ms(task.created_at, now),
+            else since_ms(task.created_at, now),
             executed_on=self.node_id,
             attempt=attempt,
             progress=0,
@@ -169,9 +189,11 @@ class Executor:
         )
         return (attempt, now) if claimed else None
 
-    def _context(self, task: TaskRecord, attempt: int, seconds: float) -> TaskContext:
+    def context(self, task: TaskRecord, attempt: int, seconds: float) -> TaskContext:
+        """What the task's function receives; its progress reports go to the store."""
+
         def progress(percent: int, message: str | None) -> None:
-            self.store.tasks.update_progress(task.task_id, percent, message, match={"attempt": attempt})
+            self.store.lifecycle.update_progress(task.task_id, percent, message, match={"attempt": attempt})
 
         return TaskContext(
             task_id=task.task_id,
@@ -186,7 +208,7 @@ class Executor:
         )
 
     def _attempt(self, task: TaskRecord) -> None:
-        claimed = self._claim(task, f"running on {self.node_id} (attempt {task.attempt + 1})")
+        claimed = self.claim(task, f"running on {self.node_id} (attempt {task.attempt + 1})")
         if claimed is None:
             return
         attempt, started = claimed
@@ -194,7 +216,7 @@ class Executor:
 
     def _run_claimed(self, task: TaskRecord, attempt: int, started: datetime) -> None:
         """Runs the function of a task this node has claimed and records the outcome."""
-        ctx = self._context(task, attempt, task.timeout_seconds)
+        ctx = self.context(task, attempt, task.timeout_seconds)
         version = 0
         if task.type == "stateful" and task.state_key is not None:
             ctx.state, version = self.store.states.get(task.tenant_id, task.state_key)
@@ -223,13 +245,62 @@ class Executor:
             raise InvalidInput(f"unknown function {payload.get('function')!r}", "payload.function")
         return function.fn(function.parse(payload.get("data")), ctx)
 
-    def _finish_fields(self, task: TaskRecord, started: datetime, seconds: float) -> dict[str, Any]:
+    # -- outcomes -------------------------------------------------------------------------
+
+    def record(
+        self,
+        task: TaskRecord,
+        status: str,
+        message: str,
+        *,
+        attempt: int | None = None,
+        error: dict[str, Any] | None = None,
+        result: dict[str, Any] | None = None,
+        timing: dict[str, Any] | None = None,
+        also: Callable[[Connection], None] | None = None,
+        from_status: str = RUNNING,
+    ) -> bool:
+        """The one way an outcome reaches the store, with the fields its status needs.
+
+        completed: `result`, progress 100, no error. failed: `error` and `result` (a
+        pipeline's steps so far, else None). timeout: `error`. pending, a retry:
+        retry_count + 1, `error`, progress 0. `timing` adds the finish fields
+        (completed_at, duration_ms, execution_time_ms) a finished outcome has.
+
+        Conditional on `from_status` (running, or pending for a task that never started)
+        and on `attempt`, the attempt this worker claimed (None for a batch, whose items
+        all run under its one claim). False: the task had moved on, e.g. it was cancelled
+        (`store.tasks.cancel` records that outcome itself and interrupts the attempt) or
+        re-queued after its node was given up on; nothing was written.
+        """
+        fields: dict[str, Any]
+        if status == PENDING:
+            fields = {"retry_count": task.retry_count + 1, "error": error, "progress": 0}
+        elif status == COMPLETED:
+            fields = {"result": result, "error": None, "progress": 100}
+        elif status == FAILED:
+            fields = {"error": error, "result": result}
+        else:
+            fields = {"error": error}
+        return self.store.lifecycle.transition(
+            task.task_id,
+            from_statuses=(from_status,),
+            to_status=status,
+            match=None if attempt is None else {"attempt": attempt},
+            message=message,
+            also=also,
+            **fields,
+            **(timing or {}),
+        )
+
+    def _finish_timing(self, task: TaskRecord, started: datetime, seconds: float) -> dict[str, Any]:
+        """Finish fields of an attempt: the duration runs from the task's first start."""
         now = utc_now()
         first_start = task.started_at or started
         return {
             "completed_at": now,
-            "duration_ms": _since_ms(first_start, now),
-            "execution_time_ms": _ms(seconds),
+            "duration_ms": since_ms(first_start, now),
+            "execution_time_ms": ms(seconds),
         }
 
     def _completed(
@@ -244,36 +315,32 @@ class Executor:
     ) -> None:
         also = None
         if task.type == "stateful" and ctx.state_written and task.state_key is not None:
-            state, key = _jsonable(ctx.new_state), task.state_key
+            state, key = jsonable(ctx.new_state), task.state_key
 
             def also(conn: Connection) -> None:
                 self.store.states.save(conn, task.tenant_id, key, state, version + 1, task.task_id)
 
-        self.store.tasks.transition(
-            task.task_id,
-            from_statuses=(RUNNING,),
-            to_status=COMPLETED,
-            match={"attempt": attempt},
-            message="completed",
-            also=also,
+        self.record(
+            task,
+            COMPLETED,
+            "completed",
+            attempt=attempt,
             result=_as_result(output),
-            error=None,
-            progress=100,
-            **self._finish_fields(task, started, seconds),
+            timing=self._finish_timing(task, started, seconds),
+            also=also,
         )
 
     def _timed_out(self, task: TaskRecord, attempt: int, started: datetime, seconds: float) -> None:
         message = f"exceeded timeout_seconds={task.timeout_seconds}"
-        if self.retry.retry_on_timeout and self._retry(task, attempt, _error("timeout", message, True)):
+        if self.retry.retry_on_timeout and self._retry(task, attempt, error_detail("timeout", message, True)):
             return
-        self.store.tasks.transition(
-            task.task_id,
-            from_statuses=(RUNNING,),
-            to_status=TIMEOUT,
-            match={"attempt": attempt},
-            message=message,
-            error=_error("timeout", message),
-            **self._finish_fields(task, started, seconds),
+        self.record(
+            task,
+            TIMEOUT,
+            message,
+            attempt=attempt,
+            error=error_detail("timeout", message),
+            timing=self._finish_timing(task, started, seconds),
         )
 
     def _failed(
@@ -285,19 +352,18 @@ class Executor:
         if isinstance(error, StepFailed):
             code, result = "step_failed", _as_result(error.record)
             transient = is_transient(error.cause)
-        detail = _error(code, f"{type(error).__name__}: {error}", transient)
+        detail = error_detail(code, f"{type(error).__name__}: {error}", transient)
         if transient and self._retry(task, attempt, detail):
             return
         logger.info("task %s failed: %s", task.task_id, detail["message"])
-        self.store.tasks.transition(
-            task.task_id,
-            from_statuses=(RUNNING,),
-            to_status=FAILED,
-            match={"attempt": attempt},
-            message=detail["message"],
+        self.record(
+            task,
+            FAILED,
+            detail["message"],
+            attempt=attempt,
             error=detail,
             result=result,
-            **self._finish_fields(task, started, seconds),
+            timing=self._finish_timing(task, started, seconds),
         )
 
     def _retry(self, task: TaskRecord, attempt: int, detail: dict[str, Any]) -> bool:
@@ -307,150 +373,17 @@ class Executor:
         retry = task.retry_count + 1
         base = self.retry.backoff_base_seconds * 2 ** (retry - 1)
         delay = min(self.retry.backoff_max_seconds, base * random.uniform(1.0, 1.25))
-        moved = self.store.tasks.transition(
-            task.task_id,
-            from_statuses=(RUNNING,),
-            to_status=PENDING,
-            match={"attempt": attempt},
-            message=f"retry {retry}/{self.retry.max_retries} in {delay:.2f}s: {detail['message']}",
-            retry_count=retry,
-            error=detail,
-            progress=0,
-        )
-        if moved:
-            raise dramatiq.Retry(f"transient failure of {task.task_id}", delay=_ms(delay))
+        message = f"retry {retry}/{self.retry.max_retries} in {delay:.2f}s: {detail['message']}"
+        if self.record(task, PENDING, message, attempt=attempt, error=detail):
+            raise dramatiq.Retry(f"transient failure of {task.task_id}", delay=ms(delay))
         return True
 
     def _wake_next_of_key(self, task: TaskRecord) -> None:
         """The next task of a state key need not wait for its re-check timer."""
         if task.state_key is None:
             return
-        next_id = self.store.tasks.next_unfinished(task.tenant_id, task.state_key)
+        next_id = self.store.scheduling.next_unfinished(task.tenant_id, task.state_key)
         if next_id is not None and next_id != task.task_id:
             following = self.store.tasks.get(None, next_id)
             if following is not None and following.status == PENDING:
                 self.dispatch.send(following)
-
-    # -- batches --------------------------------------------------------------------------
-
-    def _fan_out(self, task: TaskRecord) -> None:
-        items = task.payload.get("items") or []
-        claimed = self._claim(task, f"fanning out {len(items)} items from {self.node_id}")
-        if claimed is None:
-            return
-        refreshed = self.store.tasks.get(None, task.task_id)
-        if refreshed is not None:
-            self.resend_items(refreshed)
-
-    def resend_items(self, task: TaskRecord) -> None:
-        """Sends, as one Dramatiq group, the items of a running batch not finished yet."""
-        items = task.payload.get("items") or []
-        done = self.store.batches.finished_indexes(task.task_id)
-        missing = [index for index in range(len(items)) if index not in done]
-        if missing:
-            dramatiq.group(self.dispatch.item_messages(task, missing), broker=self.dispatch.broker).run()
-        else:
-            self._finish_batch(task)
-
-    def run_batch_item(self, task_id: str, index: int) -> None:
-        task = self.store.tasks.get(None, task_id)
-        if task is None or task.status != RUNNING:
-            return
-        function = get_function(task.payload.get("function") or "echo")
-        items = task.payload.get("items") or []
-        if function is None or index >= len(items):
-            return
-        left = task.timeout_seconds - (utc_now() - (task.started_at or utc_now())).total_seconds()
-        if left <= 0:
-            self._batch_timed_out(task)
-            return
-        ctx = self._context(task, task.attempt, left)
-        ctx._progress = None  # items report through the batch's done/total
-        with self.gate.hold(Request.of(task.resources)):
-            try:
-                with self.interrupter.guard(task_id, ctx):
-                    output = function.fn(function.parse(items[index]), ctx)
-                status, result, error = COMPLETED, _jsonable(output), None
-            except TaskCancelled:
-                return
-            except TaskTimedOut:
-                self._batch_timed_out(task)
-                return
-            except Exception as failure:
-                if is_transient(failure) and not isinstance(failure, InvalidInput):
-                    retries = self._message_retries()
-                    if retries < self.retry.max_retries:
-                        delay = self.retry.backoff_base_seconds * 2**retries
-                        raise dramatiq.Retry(f"item {index} of {task_id}", delay=_ms(delay)) from failure
-                status, result = FAILED, None
-                error = _error(
-                    "execution_failed", f"{type(failure).__name__}: {failure}", is_transient(failure)
-                )
-        inserted = self.store.batches.record(task_id, index, status, result, error)
-        finished, _ = self.store.batches.counts(task_id)  # after commit: the last item sees them all
-        total = len(items)
-        if inserted and finished < total:
-            self.store.tasks.update_progress(
-                task_id, finished * 100 // total, f"{finished}/{total} items done", forward_only=True
-            )
-        if finished >= total:
-            self._finish_batch(task)
-
-    @staticmethod
-    def _message_retries() -> int:
-        from dramatiq.middleware import CurrentMessage
-
-        message = CurrentMessage.get_current_message()
-        return int(message.options.get("retries", 0)) if message is not None else 0
-
-    def _finish_batch(self, task: TaskRecord) -> None:
-        rows = self.store.batches.items(task.task_id)
-        total = len(task.payload.get("items") or [])
-        failed = [row for row in rows if row[1] == FAILED]
-        result = {
-            "total": total,
-            "completed": total - len(failed),
-            "failed": len(failed),
-            "results": [row[2] for row in rows],
-            "errors": {str(row[0]): row[3] for row in failed},
-        }
-        now = utc_now()
-        timing = {
-            "completed_at": now,
-            "duration_ms": _since_ms(task.started_at or now, now),
-            "execution_time_ms": _since_ms(task.started_at or now, now),
-        }
-        if failed:
-            detail = _error("batch_item_failed", f"{len(failed)} of {total} items failed")
-            self.store.tasks.transition(
-                task.task_id,
-                from_statuses=(RUNNING,),
-                to_status=FAILED,
-                message=detail["message"],
-                error=detail,
-                result=result,
-                **timing,
-            )
-            return
-        self.store.tasks.transition(
-            task.task_id,
-            from_statuses=(RUNNING,),
-            to_status=COMPLETED,
-            message=f"{total}/{total} items done",
-            result=result,
-            progress=100,
-            **timing,
-        )
-
-    def _batch_timed_out(self, task: TaskRecord) -> None:
-        message = f"exceeded timeout_seconds={task.timeout_seconds}"
-        now = utc_now()
-        self.store.tasks.transition(
-            task.task_id,
-            from_statuses=(RUNNING,),
-            to_status=TIMEOUT,
-            message=message,
-            error=_error("timeout", message),
-            completed_at=now,
-            duration_ms=_since_ms(task.started_at or now, now),
-        )

@@ -6,12 +6,15 @@ A task function is a plain callable `fn(data, ctx) -> result` registered under a
     def wordcount(data: WordcountInput, ctx: TaskContext) -> dict: ...
 
 `input` (a pydantic model) validates `payload.data` at submit, so a bad payload answers
-400 instead of becoming a failed task. Built-ins live in handlers/task_functions/builtin.py.
+400 instead of becoming a failed task. The modules that register functions are named in
+`GREY_TASK_MODULES` (comma-separated; default `handlers.task_functions`, the built-ins) and
+imported on first use, as Dramatiq's CLI is given modules: execution imports no handler.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +25,7 @@ from pydantic import BaseModel, RootModel, ValidationError
 
 from runtime.execution.interrupts import TaskCancelled, TaskTimedOut
 
-BUILTINS_MODULE = "handlers.task_functions"
+DEFAULT_TASK_MODULES = "handlers.task_functions"
 
 
 class TransientError(Exception):
@@ -87,13 +90,20 @@ def task_function(
     return register
 
 
+def task_modules() -> list[str]:
+    """The modules whose `@task_function`s this process knows (`GREY_TASK_MODULES`)."""
+    names = os.environ.get("GREY_TASK_MODULES", DEFAULT_TASK_MODULES).split(",")
+    return [name.strip() for name in names if name.strip()]
+
+
 def load_builtins() -> None:
-    """Imports handlers/task_functions/builtin.py once (its decorators register the built-ins)."""
+    """Imports the task modules once (their decorators register the functions)."""
     global _builtins_loaded
     if _builtins_loaded:
         return
     with _lock:
-        importlib.import_module(BUILTINS_MODULE)
+        for name in task_modules():
+            importlib.import_module(name)
         _builtins_loaded = True
 
 

@@ -19,9 +19,9 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from runtime.api.errors import ApiError
+from runtime.execution.errors import NotSent
 from runtime.store import NewTask, Store, TaskRecord
 
 logger = logging.getLogger("grey.intake")
@@ -29,7 +29,15 @@ logger = logging.getLogger("grey.intake")
 #: At most this many submits per batch (bounds a batch's latency).
 MAX_BATCH = 256
 
-Check = Callable[[NewTask], None]
+
+class Checks(Protocol):
+    """The submit checks that read the store (runtime.execution.submission.SubmissionChecks)."""
+
+    def needed(self, new: NewTask) -> bool: ...
+
+    def check(self, new: NewTask) -> None: ...
+
+
 SendMany = Callable[[list[TaskRecord]], list[Any]]
 Settled = tuple["asyncio.Future[TaskRecord]", Any]  # a waiting submit and its record or error
 
@@ -37,25 +45,24 @@ Settled = tuple["asyncio.Future[TaskRecord]", Any]  # a waiting submit and its r
 @dataclass(slots=True)
 class _Submit:
     new: NewTask
-    check: Check | None
     future: asyncio.Future[TaskRecord]
     loop: asyncio.AbstractEventLoop
 
 
 class Intake:
-    def __init__(self, store: Store, send_many: SendMany) -> None:
-        self._store, self._send_many = store, send_many
+    def __init__(self, store: Store, send_many: SendMany, checks: Checks) -> None:
+        self._store, self._send_many, self._checks = store, send_many, checks
         self._queue: queue.SimpleQueue[_Submit | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    async def submit(self, new: NewTask, check: Check | None = None) -> TaskRecord:
-        """Store `new` as pending and send its message; `check(new)` first, in the intake
-        thread (store reads; raising refuses this submit alone)."""
+    async def submit(self, new: NewTask) -> TaskRecord:
+        """Store `new` as pending and send its message; the store checks first, in the intake
+        thread (a refusal refuses this submit alone)."""
         self._ensure_started()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[TaskRecord] = loop.create_future()
-        self._queue.put(_Submit(new, check, future, loop))
+        self._queue.put(_Submit(new, future, loop))
         return await future
 
     def stop(self) -> None:
@@ -95,7 +102,7 @@ class Intake:
     def _outcomes(self, batch: list[_Submit]) -> list[Any]:
         """For each submit: its record, or the error it is answered with."""
         try:
-            outcomes: list[Any] = [_refusal(submit) for submit in batch]  # None: checks passed
+            outcomes: list[Any] = [self._refusal(submit.new) for submit in batch]  # None: checks passed
             checked = [i for i, outcome in enumerate(outcomes) if outcome is None]
             stored = self._store.tasks.insert_many([batch[i].new for i in checked])
             for index, outcome in zip(checked, stored, strict=True):
@@ -110,6 +117,15 @@ class Intake:
             logger.exception("intake batch of %d failed", len(batch))
             return [error] * len(batch)
 
+    def _refusal(self, new: NewTask) -> Exception | None:
+        if not self._checks.needed(new):
+            return None
+        try:
+            self._checks.check(new)
+        except Exception as error:
+            return error
+        return None
+
     @staticmethod
     def _settle(batch: list[_Submit], outcomes: list[Any]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[TaskRecord], Any]]] = defaultdict(
@@ -122,23 +138,13 @@ class Intake:
                 loop.call_soon_threadsafe(_resolve, settled)
 
 
-def _refusal(submit: _Submit) -> Exception | None:
-    try:
-        if submit.check is not None:
-            submit.check(submit.new)
-    except Exception as error:
-        return error
-    return None
-
-
-def _unsent(task: TaskRecord, error: Exception) -> ApiError:
+def _unsent(task: TaskRecord, error: Exception) -> NotSent:
     """Stored but not sent: the row stays pending and a restart's recovery sends it.
-    503 with its id, since retrying the submit would make a second task."""
+    The answer names its id, since retrying the submit would make a second task."""
     logger.warning("broker refused %s: %s", task.task_id, error)
-    return ApiError(
-        "service_unavailable",
+    return NotSent(
         "The broker did not take the task; it is stored as pending and is sent again when a gateway restarts",
-        {"task_id": task.task_id},
+        task_id=task.task_id,
     )
 
 

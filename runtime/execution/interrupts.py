@@ -19,12 +19,19 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from dramatiq.middleware import Interrupt, raise_thread_exception
 
-if TYPE_CHECKING:
-    from runtime.execution.functions import TaskContext
+
+class Stoppable(Protocol):
+    """What the interrupter needs of a running task's context (runtime.execution.functions)."""
+
+    @property
+    def deadline(self) -> float: ...
+
+    def stop(self, reason: str) -> None: ...
+
 
 logger = logging.getLogger("grey.interrupts")
 
@@ -47,7 +54,7 @@ class TaskTimedOut(TaskInterrupted):
 @dataclass
 class _Running:
     task_id: str
-    ctx: TaskContext
+    ctx: Stoppable
     stop_at: float | None = None  # when cooperation is given up on
     reason: str | None = None
     raised: bool = False
@@ -81,7 +88,7 @@ class Interrupter:
             return sorted({entry.task_id for entry in self._running.values()})
 
     @contextmanager
-    def guard(self, task_id: str, ctx: TaskContext) -> Iterator[None]:
+    def guard(self, task_id: str, ctx: Stoppable) -> Iterator[None]:
         """The span in which this thread may be interrupted: the task function only."""
         thread_id = threading.get_ident()
         with self._lock:

@@ -33,7 +33,7 @@ ACCEPTING = frozenset({ACTIVE})
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """What a task asks of a node (seed 004): cores, memory, GPUs."""
+    """What a task asks of a node (as in CloudAI): cores, memory, GPUs."""
 
     cpu: float = 1.0
     memory_gb: float = 0.5
@@ -151,11 +151,11 @@ class Reaper:
         """Running tasks of `node_id` -> pending -> queue; then its pool's pending tasks again."""
         node = self.store.nodes.get(node_id)
         moved = 0
-        for task in self.store.tasks.running_on(node_id):
+        for task in self.store.scheduling.running_on(node_id):
             if task.type == "batch":
                 self.resend(task)  # items not finished yet are sent again
                 continue
-            if self.store.tasks.transition(
+            if self.store.lifecycle.transition(
                 task.task_id,
                 from_statuses=(RUNNING,),
                 to_status=PENDING,
@@ -166,7 +166,7 @@ class Reaper:
                 moved += 1
                 self.resend(task)
         if node is not None and node.role == "worker" and node.pool:
-            for task in self.store.tasks.unfinished(statuses=(PENDING,), pool=node.pool):
+            for task in self.store.scheduling.unfinished(statuses=(PENDING,), pool=node.pool):
                 self.resend(task)
         if moved:
             logger.warning("node %s is down: %d running tasks re-queued", node_id, moved)

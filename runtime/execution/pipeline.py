@@ -1,4 +1,4 @@
-"""Pipelines (seed 002's execution modes), run inside the task's attempt.
+"""Pipelines (the Orchestrator's execution modes), run inside the task's attempt.
 
 - `sequential`: steps one after another; each step's output is the next step's input.
 - `parallel`: every step at once, each on its own `data` (or the pipeline's `data`).

@@ -73,7 +73,7 @@ def plan(
                 f"unknown queue priority {', '.join(unknown)}: use {', '.join(PRIORITIES)}"
             )
         priorities = tuple(p for p in PRIORITIES if p in chosen)
-    pool_threads = threads or cluster_of(settings).pools[pool].threads_per_node
+    pool_threads = threads or cluster_of(settings).pool(pool).threads_per_node
     if pool == "cpu":
         return WorkerPlan(pool, processes or os.cpu_count() or 1, pool_threads, priorities)
     devices = discover()

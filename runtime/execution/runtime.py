@@ -16,10 +16,12 @@ import dramatiq
 from runtime.config import ClusterConfig
 from runtime.execution import brokers
 from runtime.execution.actors import Dispatch, retry_when
+from runtime.execution.batches import send_missing_items
 from runtime.execution.events import EventBus, open_bus
 from runtime.execution.intake import Intake
 from runtime.execution.nodes import DOWN, NodeAgent, NodeSpec, Reaper
 from runtime.execution.queues import all_queues
+from runtime.execution.submission import SubmissionChecks
 from runtime.execution.workers import PoolOptions, WorkerPool
 from runtime.settings import Settings
 from runtime.store import NodeRecord, Store, TaskRecord
@@ -42,9 +44,10 @@ class Runtime:
         )
         self.broker: dramatiq.Broker = brokers.open_broker(settings.broker_url, stack)
         self.dispatch = Dispatch(self.broker)
-        self.intake = Intake(store, self.dispatch.send_many)  # the gateway's submits
+        checks = SubmissionChecks(store, self.live_nodes, cluster)
+        self.intake = Intake(store, self.dispatch.send_many, checks)  # the gateway's submits
         self.bus: EventBus = open_bus(settings.broker_url, store)
-        store.tasks.listeners.append(self.bus)
+        store.listeners.append(self.bus)
         self.pools: list[WorkerPool] = []
         self.agent: NodeAgent | None = None
         self.started = False
@@ -80,7 +83,14 @@ class Runtime:
             self.start_pool(PoolOptions(pool="cpu", threads=worker_threads, node_id=node_id, address=address))
 
     def start_pool(self, options: PoolOptions) -> WorkerPool:
-        pool = WorkerPool(self, options).start()
+        pool = WorkerPool(
+            options,
+            store=self.store,
+            dispatch=self.dispatch,
+            bus=self.bus,
+            cluster=self.cluster,
+            reaper=self.reaper(),
+        ).start()
         self.pools.append(pool)
         return pool
 
@@ -106,10 +116,7 @@ class Runtime:
         if task.type == "batch" and task.status == RUNNING:
             fresh = self.store.tasks.get(None, task.task_id)
             if fresh is not None and fresh.status == RUNNING:
-                done = self.store.batches.finished_indexes(task.task_id)
-                missing = [i for i in range(len(fresh.payload.get("items") or [])) if i not in done]
-                if missing:
-                    dramatiq.group(self.dispatch.item_messages(fresh, missing), broker=self.broker).run()
+                send_missing_items(self.store, self.dispatch, fresh)
             return
         self.dispatch.send(task)
 
@@ -126,7 +133,7 @@ class Runtime:
         own = set(own_node_ids or ())
         nodes = {node.node_id: node for node in self.store.nodes.list()}
         sent = 0
-        for task in self.store.tasks.unfinished():
+        for task in self.store.scheduling.unfinished():
             if task.status == RUNNING:
                 node = nodes.get(task.executed_on or "")
                 if node is not None and node.status != DOWN and task.executed_on not in own:
@@ -135,7 +142,7 @@ class Runtime:
                     self.resend(task)
                     sent += 1
                     continue
-                if not self.store.tasks.transition(
+                if not self.store.lifecycle.transition(
                     task.task_id,
                     from_statuses=(RUNNING,),
                     to_status=PENDING,

@@ -1,31 +1,33 @@
 """Submit-time checks: what can never run is answered now, never left to fail or wait.
 
 - the function named by `payload.function` exists and `payload.data` fits its input
-  (pipelines: every step's function, and the data given; batches: every item) -> 400;
-- `stateful` tasks have a `state_key` -> 400;
-- dependencies exist and are the tenant's -> 400;
+  (pipelines: every step's function, and the data given; batches: every item);
+- `stateful` tasks have a `state_key`;
+- dependencies exist and are the tenant's (all three -> `InvalidPayload`);
 - the pool the resources route to exists (GPU/TEE workers registered, or declared in the
-  cluster config) and one of its nodes is big enough -> 409 `unschedulable`.
+  cluster config) and one of its nodes is big enough -> `Unschedulable`.
 
-The checks that read the store run in the gateway's intake thread (`intake.py`).
+The checks that read the store (`SubmissionChecks`) run in the gateway's intake thread
+(`intake.py`). Refusals are execution's own errors (`runtime.execution.errors`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from runtime.api.errors import ApiError
 from runtime.config import ClusterConfig, route_pool
+from runtime.execution.errors import InvalidPayload, Unschedulable
 from runtime.execution.functions import InvalidInput, TaskFunction, function_names, get_function
 from runtime.execution.nodes import Request
 from runtime.execution.pipeline import stages_of
-from runtime.store import NodeRecord
+from runtime.store import NewTask, NodeRecord, Store
 
 MAX_BATCH_ITEMS = 10000
 
 
-def _invalid(message: str, field: str, **details: Any) -> ApiError:
-    return ApiError("invalid_payload", message, {"field": field, **details})
+def _invalid(message: str, field: str, **details: Any) -> InvalidPayload:
+    return InvalidPayload(message, field=field, **details)
 
 
 def _function(name: Any, field: str) -> TaskFunction:
@@ -47,7 +49,7 @@ def _parse(function: TaskFunction, data: Any, field: str) -> None:
 
 
 def check_payload(task_type: str, payload: dict[str, Any], state_key: str | None) -> TaskFunction | None:
-    """Raises ApiError(invalid_payload) for a payload that could never run; returns its function."""
+    """Raises InvalidPayload for a payload that could never run; returns its function."""
     if task_type == "stateful" and not state_key:
         raise _invalid("stateful tasks need a state_key", "state_key")
     if task_type == "pipeline":
@@ -86,20 +88,20 @@ def resources_for(resources: dict[str, Any], function: TaskFunction | None) -> d
 def check_placement(
     pool: str, resources: dict[str, Any], nodes: list[NodeRecord], cluster: ClusterConfig
 ) -> None:
-    """409 `unschedulable` when the pool has no node at all, or none of its nodes could ever fit.
+    """`Unschedulable` when the pool has no node at all, or none of its nodes could ever fit.
 
-    A conflict with the cluster as it is (adding a node makes the same request succeed), so a
-    4xx the client can act on, not a server error.
+    A conflict with the cluster as it is (adding a node makes the same request succeed): the
+    client can act on it, so it is no server error.
     """
     workers = [node for node in nodes if node.role == "worker" and node.pool == pool]
     if not workers:
-        if pool != "cpu" and cluster.pools[pool].nodes == 0:
+        if pool != "cpu" and cluster.pool(pool).nodes == 0:
             hint = "grey worker --pool gpu (or --emulate-gpus N without GPUs)" if pool == "gpu" else ""
-            raise ApiError(
-                "unschedulable",
+            raise Unschedulable(
                 f"No {pool} pool: no {pool} worker is registered"
                 + (f"; start one with `{hint}`" if hint else ""),
-                {"pool": pool, "resources": resources},
+                pool=pool,
+                resources=resources,
             )
         return
     request = Request.of(resources)
@@ -111,16 +113,39 @@ def check_placement(
             and request.gpu <= int(capacity.get("gpus", request.gpu))
         ):
             return
-    raise ApiError(
-        "unschedulable",
+    raise Unschedulable(
         f"No {pool} node can ever fit this request",
-        {
-            "pool": pool,
-            "resources": resources,
-            "capacities": [(n.info or {}).get("capacity") for n in workers],
-        },
+        pool=pool,
+        resources=resources,
+        capacities=[(n.info or {}).get("capacity") for n in workers],
     )
 
 
 def pool_of(resources: dict[str, Any], tee_required: bool) -> str:
     return route_pool(int(resources.get("gpu", 0)), tee_required)
+
+
+class SubmissionChecks:
+    """The checks that need the store or the live nodes, run by the intake thread."""
+
+    def __init__(
+        self, store: Store, live_nodes: Callable[[], list[NodeRecord]], cluster: ClusterConfig
+    ) -> None:
+        self._store, self._live_nodes, self._cluster = store, live_nodes, cluster
+
+    @staticmethod
+    def needed(new: NewTask) -> bool:
+        """Most submits need none: default cpu resources and no dependencies."""
+        return bool(new.dependencies) or new.pool != "cpu" or bool(new.resources)
+
+    def check(self, new: NewTask) -> None:
+        """A pool that can take the task, dependencies that exist and are the tenant's."""
+        if new.pool != "cpu" or new.resources:
+            check_placement(new.pool, new.resources, self._live_nodes(), self._cluster)
+        if new.dependencies:
+            known = self._store.tasks.statuses(new.tenant_id, new.dependencies)
+            unknown = [task_id for task_id in new.dependencies if task_id not in known]
+            if unknown:
+                raise InvalidPayload(
+                    f"Unknown dependencies: {', '.join(unknown)}", field="dependencies", unknown=unknown
+                )

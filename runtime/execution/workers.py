@@ -13,21 +13,23 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dramatiq
 
-from runtime.config import PRIORITIES
+from runtime.config import PRIORITIES, ClusterConfig
 from runtime.execution import host
+from runtime.execution.actors import Dispatch
+from runtime.execution.batches import Batches
+from runtime.execution.brokers import remove_worker_middleware
+from runtime.execution.events import EventBus
 from runtime.execution.executor import Executor
 from runtime.execution.gpu import GpuDevice, refresh
 from runtime.execution.interrupts import Interrupter
-from runtime.execution.nodes import ACCEPTING, NodeAgent, NodeSpec, ResourceGate, hostname
+from runtime.execution.nodes import ACCEPTING, NodeAgent, NodeSpec, Reaper, ResourceGate, hostname
 from runtime.execution.queues import pool_queues
+from runtime.store import Store
 from runtime.store.records import CANCELLED
-
-if TYPE_CHECKING:
-    from runtime.execution.runtime import Runtime
 
 logger = logging.getLogger("grey.workers")
 
@@ -53,12 +55,25 @@ class PoolOptions:
 
 
 class WorkerPool:
-    """One Dramatiq Worker for one pool, registered as one node; started and stopped explicitly."""
+    """One Dramatiq Worker for one pool, registered as one node; started and stopped explicitly.
 
-    def __init__(self, runtime: Runtime, options: PoolOptions) -> None:
-        self.runtime, self.options = runtime, options
+    It consumes from `dispatch`'s broker, runs what it receives with an executor attached
+    to `dispatch`, hears cancel requests on `bus`, and its node runs `reaper` on each beat.
+    """
+
+    def __init__(
+        self,
+        options: PoolOptions,
+        *,
+        store: Store,
+        dispatch: Dispatch,
+        bus: EventBus,
+        cluster: ClusterConfig,
+        reaper: Reaper | None,
+    ) -> None:
+        self.options, self.store, self.dispatch, self.bus = options, store, dispatch, bus
         self.node_id = options.node_id or options.default_node_id()
-        pool_config = runtime.cluster.pools[options.pool]
+        pool_config = cluster.pool(options.pool)
         gpus = 1 if options.device is not None else 0
         self.gate = ResourceGate(
             cpu=pool_config.cpu_cores_per_node or float(options.threads),
@@ -67,12 +82,13 @@ class WorkerPool:
         )
         self.interrupter = Interrupter()
         self.executor = Executor(
-            runtime.store,
-            runtime.dispatch,
+            store,
+            dispatch,
             node_id=self.node_id,
             gate=self.gate,
             interrupter=self.interrupter,
-            retry=runtime.cluster.retry,
+            retry=cluster.retry,
+            batches=Batches,
             device=options.device,
         )
         spec = NodeSpec.of_this_machine(
@@ -88,14 +104,14 @@ class WorkerPool:
             emulated=bool(options.device and options.device.emulated),
         )
         self.agent = NodeAgent(
-            runtime.store,
+            store,
             spec,
-            runtime.cluster.heartbeat,
+            cluster.heartbeat,
             running=lambda: len(self.interrupter.running_task_ids()),
             details=self._details,
             on_status=self._on_status,
             on_beat=self._sweep_cancelled,
-            reaper=runtime.reaper(),
+            reaper=reaper,
         )
         self._worker: dramatiq.Worker | None = None
         self._lock = threading.Lock()
@@ -105,8 +121,8 @@ class WorkerPool:
         return pool_queues(self.options.pool, self.options.priorities)
 
     def start(self) -> WorkerPool:
-        self.runtime.dispatch.executors[self.options.pool] = self.executor
-        self.runtime.bus.on_cancel(self._on_cancel)
+        self.dispatch.attach(self.options.pool, self.executor)
+        self.bus.on_cancel(self._on_cancel)
         self.interrupter.start()
         self.agent.start()
         self._consume()
@@ -116,9 +132,8 @@ class WorkerPool:
         self.agent.stop(mark_down=True)
         self._pause(timeout_ms)
         self.interrupter.stop()
-        self.runtime.bus.remove_cancel_handler(self._on_cancel)
-        if self.runtime.dispatch.executors.get(self.options.pool) is self.executor:
-            del self.runtime.dispatch.executors[self.options.pool]
+        self.bus.remove_cancel_handler(self._on_cancel)
+        self.dispatch.detach(self.options.pool, self.executor)
 
     def kill(self) -> None:
         """As close to a crash as threads allow (tests): running tasks are abandoned unrecorded,
@@ -128,7 +143,7 @@ class WorkerPool:
             self.interrupter.interrupt(task_id, "lost")
         self._pause(0)
         self.interrupter.stop()
-        self.runtime.bus.remove_cancel_handler(self._on_cancel)
+        self.bus.remove_cancel_handler(self._on_cancel)
 
     # -- consuming ------------------------------------------------------------------------
 
@@ -137,7 +152,7 @@ class WorkerPool:
             if self._worker is not None:
                 return
             worker = dramatiq.Worker(
-                self.runtime.broker,
+                self.dispatch.broker,
                 queues=set(self.queues),
                 worker_threads=self.options.threads,
                 worker_timeout=WORKER_TIMEOUT_MS,
@@ -152,8 +167,7 @@ class WorkerPool:
         if worker is None:
             return
         worker.stop(timeout=timeout_ms)
-        broker = self.runtime.broker
-        broker.middleware = [m for m in broker.middleware if getattr(m, "worker", None) is not worker]
+        remove_worker_middleware(self.dispatch.broker, worker)
 
     def _on_status(self, status: str) -> None:
         if status in ACCEPTING:
@@ -176,7 +190,7 @@ class WorkerPool:
         """Without a cross-process bus, a cancel reaches the worker through the store here."""
         running = self.interrupter.running_task_ids()
         if running:
-            for task_id, status in self.runtime.store.tasks.statuses(None, running).items():
+            for task_id, status in self.store.tasks.statuses(None, running).items():
                 if status == CANCELLED:
                     self.interrupter.interrupt(task_id, "cancelled")
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 from dataclasses import dataclass
+from types import FrameType
 
 import uvicorn
 import uvloop
 from grpclib.server import Server
 from starlette.types import ASGIApp
 
-from generated.operations import OPERATIONS
-from runtime.gateway.dispatch import Dispatcher, load_handlers
+from handlers.grey import HANDLERS
+from runtime.gateway.dispatch import Dispatcher
 from runtime.gateway.grpc.server import build_grpc_server
 from runtime.gateway.rest.app import build_rest_app
 from runtime.services import Services
@@ -28,7 +32,7 @@ class Platform:
 
     @classmethod
     def build(cls, services: Services) -> Platform:
-        dispatcher = Dispatcher(services, load_handlers(OPERATIONS))
+        dispatcher = Dispatcher(services, HANDLERS)
         return cls(services, dispatcher, build_rest_app(dispatcher))
 
     def grpc_server(self) -> Server:
@@ -46,7 +50,9 @@ class Platform:
         return self.services.auth.create_key(ADMIN_TENANT, SCOPES, "first admin key")
 
     async def serve(self) -> None:
+        """Until SIGTERM/SIGINT; then stop accepting, end streams, and exit within the grace."""
         settings = self.services.settings
+        grace = settings.shutdown_grace_seconds
         config = uvicorn.Config(
             self.rest,
             host=settings.rest_host,
@@ -55,17 +61,32 @@ class Platform:
             lifespan="off",
             log_level="warning",
             access_log=False,
+            timeout_graceful_shutdown=max(1, int(grace) - 2),
         )
-        rest = uvicorn.Server(config)
+        rest = _GatewayServer(config, self.services.streams.closing)
         grpc = self.grpc_server()
         await grpc.start(settings.grpc_host, settings.grpc_port)
         await self.services.blocking.run(self.start_runtime)
         try:
             await rest.serve()
         finally:
+            self.services.streams.closing.set()
             grpc.close()
-            await grpc.wait_closed()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(grpc.wait_closed(), timeout=2)
             await self.services.blocking.run(self.services.runtime.stop)
+
+
+class _GatewayServer(uvicorn.Server):
+    """uvicorn's server, telling streams to end as soon as a signal asks it to stop."""
+
+    def __init__(self, config: uvicorn.Config, closing: threading.Event) -> None:
+        super().__init__(config)
+        self._closing = closing
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._closing.set()
+        super().handle_exit(sig, frame)
 
 
 def serve(settings: Settings) -> None:

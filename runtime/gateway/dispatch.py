@@ -6,7 +6,8 @@ errors for the same call.
 
 from __future__ import annotations
 
-import importlib
+import re
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,18 +17,30 @@ from runtime.api.context import Principal, RequestContext
 from runtime.api.errors import ApiError
 from runtime.api.operation import OperationSpec
 from runtime.services import Services
-from runtime.services.ratelimit import Window, bucket_of
+from runtime.services.ratelimit import Window
 
 Handler = Callable[[Any, RequestContext], Any]
 
 
-def load_handlers(operations: Mapping[str, OperationSpec]) -> dict[str, Handler]:
-    """handlers/grey/<tag>.py defines one function per operation, named after its operationId."""
-    table: dict[str, Handler] = {}
-    for operation in operations.values():
-        module = importlib.import_module(f"handlers.grey.{operation.tag}")
-        table[operation.operation_id] = getattr(module, operation.handler)
-    return table
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id_or_new(candidate: str | None) -> str:
+    """The caller's request id when it is safe to echo in logs and headers; else a new one."""
+    if candidate is not None and _SAFE_REQUEST_ID.match(candidate):
+        return candidate
+    return f"req_{uuid.uuid4()}"
+
+
+def bucket_of(operation: OperationSpec) -> str:
+    """The rate-limit class of an operation (the Grey Distributed reference's four)."""
+    if operation.operation_id == "submitTask":
+        return "submit"
+    if operation.tag == "tasks" and operation.method == "GET":
+        return "tasks_read"
+    if operation.tag == "cluster":
+        return "cluster"
+    return "other"
 
 
 def describe_validation_error(error: ValidationError) -> tuple[str, dict[str, Any]]:
@@ -43,7 +56,7 @@ class Dispatcher:
         self._handlers = handlers
 
     async def admit(
-        self, operation: OperationSpec, credential: str | None
+        self, operation: OperationSpec, credential: str | None, client: str = ""
     ) -> tuple[Principal | None, Window | None]:
         """Authenticates, checks the scope and counts the call against the rate limit."""
         if operation.public:
@@ -53,7 +66,7 @@ class Dispatcher:
         auth = self.services.auth
         principal = auth.cached(credential)
         if principal is None:
-            principal = await self.services.blocking.run(auth.authenticate, credential)
+            principal = await self.services.blocking.run(auth.authenticate, credential, client)
         missing = operation.scopes - principal.scopes
         if missing:
             raise ApiError(
@@ -71,8 +84,10 @@ class Dispatcher:
             message, details = describe_validation_error(error)
             raise ApiError(operation.input_error_code, message, details) from None
 
-    def context(self, principal: Principal | None, request_id: str, transport: str) -> RequestContext:
-        return RequestContext(request_id, principal, self.services, transport)
+    def context(
+        self, principal: Principal | None, request_id: str, transport: str, client: str = ""
+    ) -> RequestContext:
+        return RequestContext(request_id, principal, self.services, transport, client)
 
     def handler(self, operation: OperationSpec) -> Handler:
         return self._handlers[operation.operation_id]

@@ -12,6 +12,7 @@ from runtime.services.auth import Authenticator
 from runtime.services.blocking import BlockingPool
 from runtime.services.metrics import Metrics
 from runtime.services.ratelimit import RateLimiter
+from runtime.services.streams import Streams
 from runtime.settings import Settings
 from runtime.store import Store
 
@@ -29,6 +30,7 @@ class Services:
     node_id: str
     cluster: ClusterConfig
     runtime: Runtime
+    streams: Streams
     version: str = VERSION
     started_at: float = field(default_factory=time.time)
 
@@ -47,16 +49,18 @@ class Services:
                 else ClusterConfig.default()
             )
         store = Store.open(settings.database_url)
+        limiter = RateLimiter(rate_limits or cluster.rate_limits, settings.rate_limit_storage_url)
         return cls(
             settings=settings,
             store=store,
-            auth=Authenticator(store, settings.token_ttl_seconds, settings.credential_cache_seconds),
-            limiter=RateLimiter(rate_limits or cluster.rate_limits, settings.rate_limit_storage_url),
+            auth=Authenticator(store, settings.token_ttl_seconds, settings.credential_cache_seconds, limiter),
+            limiter=limiter,
             blocking=BlockingPool(settings.blocking_threads),
             metrics=Metrics(),
             node_id=f"grey-gateway-{socket.gethostname()}-{settings.rest_port}",
             cluster=cluster,
             runtime=Runtime(settings, store, cluster),
+            streams=Streams((rate_limits or cluster.rate_limits).streams_per_tenant),
         )
 
     def worker_threads(self) -> int:

@@ -1,4 +1,4 @@
-"""Per-tenant rate limits by endpoint class (seed 000), with the `limits` library.
+"""Per-tenant rate limits by endpoint class (Grey Distributed's), with the `limits` library.
 
 A sliding-window counter is O(1) per hit. The storage is in-process by default; give a
 `redis://` URL so several gateways share the windows.
@@ -11,8 +11,6 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, RateLimitItemPerSecond, storage, strategies
 
-from runtime.api.errors import ApiError
-from runtime.api.operation import OperationSpec
 from runtime.config import RateLimits
 
 
@@ -30,17 +28,16 @@ class Window:
         }
 
 
-BUCKETS = ("submit", "tasks_read", "cluster", "other")
+class RateLimited(Exception):
+    """Past the limit of a bucket; `retry_after` seconds until the window has room again."""
+
+    def __init__(self, window: Window, retry_after: int, bucket: str, window_seconds: int) -> None:
+        super().__init__(f"Rate limit exceeded. Retry after {retry_after} seconds.")
+        self.window, self.retry_after = window, retry_after
+        self.bucket, self.window_seconds = bucket, window_seconds
 
 
-def bucket_of(operation: OperationSpec) -> str:
-    if operation.operation_id == "submitTask":
-        return "submit"
-    if operation.tag == "tasks" and operation.method == "GET":
-        return "tasks_read"
-    if operation.tag == "cluster":
-        return "cluster"
-    return "other"
+BUCKETS = ("submit", "tasks_read", "cluster", "other", "auth_failures")
 
 
 class RateLimiter:
@@ -59,7 +56,7 @@ class RateLimiter:
         }
 
     def hit(self, tenant_id: str, bucket: str) -> Window | None:
-        """Counts one request; raises `rate_limited` (with Retry-After) past the limit."""
+        """Counts one request; raises RateLimited past the limit."""
         item = self._items[bucket]
         if item is None:
             return None
@@ -68,13 +65,25 @@ class RateLimiter:
         window = Window(item.amount, stats.remaining, int(stats.reset_time))
         if not allowed:
             retry_after = max(1, int(stats.reset_time - time.time() + 0.999))
-            raise ApiError(
-                "rate_limited",
-                f"Rate limit exceeded. Retry after {retry_after} seconds.",
-                {"limit": item.amount, "window_seconds": self.window_seconds, "bucket": bucket},
-                headers={**window.headers(), "Retry-After": str(retry_after)},
-            )
+            raise RateLimited(window, retry_after, bucket, self.window_seconds)
         return window
+
+    def count(self, key: str, bucket: str) -> None:
+        """Counts one event against `key` without refusing it (e.g. a failed sign-in)."""
+        item = self._items[bucket]
+        if item is not None:
+            self._strategy.hit(item, key, bucket)
+
+    def refuse_if_spent(self, key: str, bucket: str) -> None:
+        """Raises RateLimited when `key` has used up the window, counting nothing."""
+        item = self._items[bucket]
+        if item is None:
+            return
+        stats = self._strategy.get_window_stats(item, key, bucket)
+        if stats.remaining <= 0:
+            retry_after = max(1, int(stats.reset_time - time.time() + 0.999))
+            window = Window(item.amount, 0, int(stats.reset_time))
+            raise RateLimited(window, retry_after, bucket, self.window_seconds)
 
     def peek(self, tenant_id: str, bucket: str) -> Window | None:
         item = self._items[bucket]

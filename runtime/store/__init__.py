@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DatabaseError
 
+from runtime.store.direct import DirectStatements
 from runtime.store.engine import create_store_engine
 from runtime.store.errors import (
     DuplicateIdempotencyKey,
@@ -18,7 +19,10 @@ from runtime.store.errors import (
     StoreError,
     TaskNotCancellable,
 )
+from runtime.store.figures import TaskFigures
+from runtime.store.group_commit import GroupCommit
 from runtime.store.keys import KeyRepository
+from runtime.store.lifecycle import TaskLifecycle
 from runtime.store.nodes import NodeRepository
 from runtime.store.quotas import QuotaRepository
 from runtime.store.records import (
@@ -35,19 +39,33 @@ from runtime.store.records import (
     WebhookRecord,
     new_task_id,
 )
+from runtime.store.scheduling import SchedulingQueries
 from runtime.store.schema import metadata
 from runtime.store.settings import SettingsRepository
 from runtime.store.states import BatchRepository, StateRepository
-from runtime.store.tasks import ChangeListener, TaskRepository
+from runtime.store.task_rows import ChangeListener, Listeners
+from runtime.store.tasks import TaskRepository
 from runtime.store.webhooks import WebhookRepository
 
 
 class Store:
-    """The engine and one repository per table family; share one per process."""
+    """The engine and one repository per table family; share one per process.
+
+    Task rows have four: `tasks` (what tenants submit, read, list and cancel),
+    `lifecycle` (the runtime's claims, transitions and progress), `scheduling` (what
+    runs next, what to send again) and `figures` (counts for health and usage).
+    `listeners` are told of every committed task event, whichever of them wrote it.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.tasks = TaskRepository(engine)
+        self.listeners = Listeners()
+        # Submits, claims, transitions and progress: the hot writes, group-committed together.
+        self._writes = GroupCommit(DirectStatements(engine))
+        self.tasks = TaskRepository(engine, self._writes, self.listeners)
+        self.lifecycle = TaskLifecycle(engine, self._writes, self.listeners)
+        self.scheduling = SchedulingQueries(engine)
+        self.figures = TaskFigures(engine)
         self.keys = KeyRepository(engine)
         self.quotas = QuotaRepository(engine)
         self.webhooks = WebhookRepository(engine)
@@ -69,7 +87,7 @@ class Store:
 
     def dispose(self) -> None:
         """Close pooled connections (at shutdown, or in a forked child)."""
-        self.tasks.close()
+        self._writes.close()  # the write connection back to the pool first
         self.engine.dispose()
 
     def __enter__(self) -> Store:
@@ -101,16 +119,20 @@ __all__ = [
     "DuplicateIdempotencyKey",
     "InvalidCursor",
     "KeyRepository",
+    "Listeners",
     "NewTask",
     "NodeRecord",
     "NodeRepository",
     "QuotaRecord",
     "QuotaRepository",
+    "SchedulingQueries",
     "SettingsRepository",
     "StateRepository",
     "Store",
     "StoreError",
     "TaskEvent",
+    "TaskFigures",
+    "TaskLifecycle",
     "TaskNotCancellable",
     "TaskPage",
     "TaskRecord",

@@ -54,7 +54,7 @@ class Batcher(Generic[I, R]):
                 self._run_batch(batch)
         if isinstance(waiter.outcome, BaseException):
             raise waiter.outcome
-        return waiter.outcome  # type: ignore[no-any-return]
+        return waiter.outcome
 
     def _run_batch(self, batch: list[_Waiter[I, R]]) -> None:
         try:

@@ -30,7 +30,11 @@ def normalise_url(url: str | URL) -> URL:
 
 
 def create_store_engine(url: str | URL) -> Engine:
-    """Build the engine for a store URL (SQLite file, `sqlite://` memory, PostgreSQL)."""
+    """Build the engine for a store URL (SQLite file, `sqlite://` memory, PostgreSQL).
+
+    `hide_parameters`: statement parameters hold secrets (webhook secrets, key hashes), and
+    SQLAlchemy would otherwise echo them in every error message that reaches a log.
+    """
     parsed = normalise_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -42,6 +46,7 @@ def create_store_engine(url: str | URL) -> Engine:
             max_overflow=20,
             pool_pre_ping=True,
             pool_recycle=1800,
+            hide_parameters=True,
         )
     raise ValueError(f"unsupported store URL {parsed.render_as_string(hide_password=True)!r}")
 
@@ -50,10 +55,12 @@ def _sqlite_engine(url: URL) -> Engine:
     memory = url.database in _SQLITE_MEMORY
     if memory:
         # One shared connection, or every checkout would see its own empty database.
-        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url, poolclass=StaticPool, connect_args={"check_same_thread": False}, hide_parameters=True
+        )
     else:
         Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
 
     _serialize_writes(engine, None if memory else Path(str(url.database)))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, TimeoutError
+
 
 class StoreError(Exception):
     """Base of the store's expected failures."""
@@ -25,3 +27,18 @@ class TaskNotCancellable(StoreError):
 
 class InvalidCursor(StoreError):
     """A listTasks cursor that this store did not produce."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached or cannot write now (down, full, read-only, locked)."""
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True for a fault of the database server or its disk, not of the statement or its data:
+    worth waiting for and retrying, never a reason to drop work or answer 500."""
+    if isinstance(error, StoreUnavailable | OperationalError | DisconnectionError | TimeoutError):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    module = type(error).__module__
+    return type(error).__name__ == "OperationalError" and module.startswith(("psycopg", "sqlite3"))

@@ -49,6 +49,12 @@ class KeyRepository:
             row = conn.execute(select(api_keys).where(api_keys.c.key_hash == key_hash)).first()
         return None if row is None else _record(row)
 
+    def by_id(self, key_id: str) -> ApiKeyRecord | None:
+        """The key with this id, revoked or not (tokens name the key they came from)."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+        return None if row is None else _record(row)
+
     def list(self, tenant_id: str | None = None) -> list[ApiKeyRecord]:
         """Keys, oldest first, of one tenant or of all."""
         stmt = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.key_id)

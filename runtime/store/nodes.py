@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -74,7 +75,7 @@ class NodeRepository:
         with self._engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
 
-    def mark_stale_down(self, older_than: datetime) -> list[str]:
+    def mark_stale_down(self, older_than: datetime) -> builtins.list[str]:
         """Mark down every node not heard from since `older_than`; returns their ids.
 
         One conditional UPDATE, so two watchers running at once never both claim a

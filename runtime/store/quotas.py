@@ -30,11 +30,11 @@ class QuotaRepository:
             raise ValueError(f"unknown quota fields {sorted(unknown)}")
         audit: dict[str, Any] = {"updated_at": utc_now(), "updated_reason": reason}
         with self._engine.begin() as conn:
-            stmt = dialect_insert(conn, quotas).values(
+            insert = dialect_insert(conn, quotas).values(
                 tenant_id=tenant_id, **(dict(DEFAULT_QUOTAS) | dict(changes)), **audit
             )
-            stmt = stmt.on_conflict_do_update(
+            upsert = insert.on_conflict_do_update(
                 index_elements=[quotas.c.tenant_id], set_={**changes, **audit}
             ).returning(*quotas.c)
-            row = conn.execute(stmt).one()
+            row = conn.execute(upsert).one()
         return QuotaRecord(**row._mapping)

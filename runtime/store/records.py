@@ -34,7 +34,7 @@ DEFAULT_QUOTAS: Mapping[str, int] = MappingProxyType(
         "submit_rate_per_second": 1000,
     }
 )
-"""Quotas of a tenant nobody has configured (seed 000, Get Quotas)."""
+"""Quotas of a tenant nobody has configured (Grey Distributed, Get Quotas)."""
 
 
 def new_task_id() -> str:
@@ -154,7 +154,7 @@ class QuotaRecord:
 
     @classmethod
     def defaults(cls, tenant_id: str) -> QuotaRecord:
-        return cls(tenant_id=tenant_id, **DEFAULT_QUOTAS)
+        return cls(tenant_id, **DEFAULT_QUOTAS)  # type: ignore[arg-type]  # int fields by name
 
     def limits(self) -> dict[str, int]:
         """The five limits, keyed as in the `Quotas` schema."""

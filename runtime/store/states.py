@@ -79,7 +79,7 @@ class BatchRepository:
             .group_by(batch_items.c.status)
         )
         with self._engine.connect() as conn:
-            counts = dict(conn.execute(stmt).all())
+            counts: dict[str, int] = {status: count for status, count in conn.execute(stmt).all()}
         return sum(counts.values()), counts.get("failed", 0)
 
     def finished_indexes(self, task_id: str) -> set[int]:
@@ -95,4 +95,4 @@ class BatchRepository:
             .order_by(batch_items.c.idx)
         )
         with self._engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(stmt)]  # type: ignore[misc]
+            return [tuple(row) for row in conn.execute(stmt)]

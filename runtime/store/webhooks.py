@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from collections.abc import Iterable
 from dataclasses import asdict
@@ -57,6 +58,6 @@ class WebhookRepository:
         with self._engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1
 
-    def for_event(self, tenant_id: str, event: str) -> list[WebhookRecord]:
+    def for_event(self, tenant_id: str, event: str) -> builtins.list[WebhookRecord]:
         """Webhooks to notify of `event`: a tenant has few, so filter in Python (portable)."""
         return [hook for hook in self.list(tenant_id) if event in hook.events]

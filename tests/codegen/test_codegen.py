@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import shutil
 from pathlib import Path
 
@@ -125,7 +127,6 @@ def test_new_operation_gets_a_501_skeleton_and_written_handlers_stay(sandbox: Pa
 
 
 def test_every_operation_has_a_handler_with_the_interface_types() -> None:
-    import importlib
     import inspect
 
     for operation in OPERATIONS.values():
@@ -136,3 +137,54 @@ def test_every_operation_has_a_handler_with_the_interface_types() -> None:
             f"models.{operation.input_model.__name__}",
             operation.input_model,
         ), operation.operation_id
+
+
+def test_handler_table_has_every_operation_and_its_tag_function() -> None:
+    from handlers.grey import HANDLERS
+
+    assert set(HANDLERS) == set(OPERATIONS)
+    for operation_id, operation in OPERATIONS.items():
+        module = importlib.import_module(f"handlers.grey.{operation.tag}")
+        assert HANDLERS[operation_id] is getattr(module, operation.handler), operation_id
+
+
+def test_a_new_tag_module_is_announced_and_a_stream_skeleton_is_a_generator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "repo"
+    for folder in ("spec", "handlers", "generated"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def add_operation(document: dict) -> None:
+        document["paths"]["/v1/reports/stream"] = {
+            "get": {
+                "operationId": "streamReports",
+                "tags": ["reports"],
+                "summary": "Reports as they are written",
+                "x-grey-scopes": ["tasks:read"],
+                "x-grpc": "none",
+                "x-grey-event-schema": "TaskStatusUpdate",
+                "responses": {
+                    "200": {
+                        "description": "An event stream",
+                        "content": {
+                            "text/event-stream": {"schema": {"$ref": "#/components/schemas/TaskStreamEvent"}}
+                        },
+                    }
+                },
+            }
+        }
+
+    _edit_spec(root, add_operation)
+    assert run(root, check=False) == 0
+    printed = capsys.readouterr().out
+    assert "handlers/grey/reports.py: new tag module; add it to handlers/grey/__init__.py" in printed
+    interfaces = (root / "generated" / "interfaces.py").read_text()
+    assert "class ReportsHandlers(Protocol):" in interfaces
+    assert '"streamReports": reports.stream_reports,' in interfaces
+    module = ast.parse((root / "handlers" / "grey" / "reports.py").read_text())
+    (skeleton,) = [node for node in module.body if isinstance(node, ast.AsyncFunctionDef)]
+    assert skeleton.name == "stream_reports"
+    assert any(isinstance(node, ast.Yield) for node in ast.walk(skeleton))
+    assert run(root, check=True) == 0
+    assert "new tag module" not in capsys.readouterr().out

@@ -72,7 +72,7 @@ def test_missing_pools_exist_with_zero_nodes(tmp_path: Path) -> None:
 def test_tenant_override_falls_back_to_default_quota(tmp_path: Path) -> None:
     cfg = load_cluster_config(write(tmp_path, "tenants:\n  acme: {max_queue_depth: 10}\n"))
     assert cfg.quota_for("acme").max_queue_depth == 10
-    assert cfg.quota_for("acme").cpu_cores == 100  # unspecified fields keep seed defaults
+    assert cfg.quota_for("acme").cpu_cores == 100  # unspecified fields keep Grey Distributed's defaults
     assert cfg.quota_for("other").max_queue_depth == 50000
 
 

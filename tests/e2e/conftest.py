@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.serving import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -32,11 +28,10 @@ class Server:
     home: Path
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("grey-home")
+def launch(home: Path, **env: str) -> tuple[subprocess.Popen[str], Server]:
+    """`grey serve` on free ports with its store under `home`, once it answers /health."""
     rest_port, grpc_port = free_port(), free_port()
-    env = {**os.environ, "GREY_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    environment = {**os.environ, "GREY_HOME": str(home), "PYTHONUNBUFFERED": "1", **env}
     process = subprocess.Popen(
         [
             sys.executable,
@@ -49,7 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             str(grpc_port),
         ],
         cwd=ROOT,
-        env=env,
+        env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -60,22 +55,32 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     key = None
     while time.monotonic() < deadline:
         line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break  # it exited
         lines.append(line)
         if match := re.search(r"(grey_api_key_\S+)", line):
             key = match.group(1)
         if line.startswith("gRPC"):
             break
     url = f"http://127.0.0.1:{rest_port}"
-    for _ in range(100):
-        try:
-            httpx.get(f"{url}/health", timeout=1)
-            break
-        except httpx.TransportError:
+    healthy = False
+    while not healthy and key is not None and process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(httpx.TransportError):
+            healthy = httpx.get(f"{url}/health", timeout=1).status_code == 200
+        if not healthy:
             time.sleep(0.1)
-    if key is None:
+    if key is None or not healthy:
         process.kill()
-        pytest.fail("grey serve did not print an admin key:\n" + "".join(lines))
-    yield Server(url, grpc_port, key, home)
+        lines.append(process.stdout.read())
+        problem = "print an admin key" if key is None else f"answer {url}/health"
+        pytest.fail(f"grey serve did not {problem}:\n" + "".join(lines))
+    return process, Server(url, grpc_port, key, home)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    process, running = launch(tmp_path_factory.mktemp("grey-home"))
+    yield running
     process.terminate()
     try:
         process.wait(timeout=10)

@@ -17,7 +17,7 @@ from runtime.config import load_cluster_config
 from runtime.store import Store
 from runtime.store.coltypes import utc_now
 from tests.conftest import empty_store
-from tests.execution.conftest import broker_url_for
+from tests.execution.conftest import Gateway, broker_url_for
 
 ROOT = Path(__file__).resolve().parents[2]
 THREADS = 100  # two processes: all 200 tasks run at once
@@ -53,7 +53,7 @@ async def test_sigkill_of_a_worker_process_mid_run_loses_no_task(
             }
         )
     )
-    gateway = await make_gateway(
+    gateway: Gateway = await make_gateway(
         broker_url=broker, database_url=database, cluster=load_cluster_config(config)
     )
     env = {
@@ -66,7 +66,10 @@ async def test_sigkill_of_a_worker_process_mid_run_loses_no_task(
         "dramatiq_queue_prefetch": str(THREADS),
     }
     # Small requests: 100 default ones (0.5 GB each) would not fit this machine's memory.
-    body = {"payload": {"function": "sleep", "data": {"seconds": 5.0}}, "resources": {"memory_gb": 0.05}}
+    body: dict[str, Any] = {
+        "payload": {"function": "sleep", "data": {"seconds": 5.0}},
+        "resources": {"memory_gb": 0.05},
+    }
     ids = []
     for _ in range(10):
         ids += [t["task_id"] for t in await asyncio.gather(*(gateway.submit(**body) for _ in range(20)))]
@@ -103,7 +106,8 @@ async def test_sigkill_of_a_worker_process_mid_run_loses_no_task(
         )
         # The kill hit running work (on a loaded machine some of the victim's tasks finish first).
         assert sum(1 for t in rerun if t.attempt >= 2) >= 10
-        assert gateway.store.nodes.get(victim_node).status == "down"  # type: ignore[union-attr]
+        victim_record = gateway.store.nodes.get(victim_node)
+        assert victim_record is not None and victim_record.status == "down"
     finally:
         for worker in workers:
             if worker.poll() is None:

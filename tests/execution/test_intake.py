@@ -9,10 +9,24 @@ from typing import Any
 
 import pytest
 
-from runtime.api.errors import ApiError
+from runtime.execution.errors import InvalidPayload, NotSent
 from runtime.execution.intake import Intake
 from runtime.store import NewTask, Store, TaskRecord
 from tests.store.helpers import new_task
+
+
+class Checks:
+    """Store checks that refuse the tasks named in `refuse`; every submit is checked."""
+
+    def __init__(self, *refuse: str) -> None:
+        self.refuse = set(refuse)
+
+    def needed(self, new: NewTask) -> bool:
+        return True
+
+    def check(self, new: NewTask) -> None:
+        if new.task_id in self.refuse:
+            raise InvalidPayload("Unknown dependencies: task_x", field="dependencies")
 
 
 class Broker:
@@ -40,7 +54,7 @@ def store(tmp_path: Path) -> Store:
 async def test_submits_waiting_together_are_stored_and_sent_in_one_batch(store: Store) -> None:
     release = threading.Event()
     broker = Broker(release)
-    intake = Intake(store, broker.send_many)
+    intake = Intake(store, broker.send_many, Checks())
     try:
         first = asyncio.ensure_future(intake.submit(new_task()))
         assert await asyncio.to_thread(broker.holding.wait, 5)
@@ -54,31 +68,27 @@ async def test_submits_waiting_together_are_stored_and_sent_in_one_batch(store: 
 
     assert [len(batch) for batch in broker.batches] == [1, 20]
     assert all(store.tasks.get(None, r.task_id) == r for r in records)
-    assert store.tasks.count_by_status()["pending"] == 21
+    assert store.figures.count_by_status()["pending"] == 21
 
 
 async def test_a_failing_check_or_send_refuses_that_submit_alone(store: Store) -> None:
     broker = Broker()
-    intake = Intake(store, broker.send_many)
     refused, unsent, fine = new_task(), new_task(), new_task()
+    intake = Intake(store, broker.send_many, Checks(refused.task_id))
     broker.refuse.add(unsent.task_id)
-
-    def check(new: NewTask) -> None:
-        if new.task_id == refused.task_id:
-            raise ApiError("invalid_payload", "Unknown dependencies: task_x")
 
     try:
         outcomes = await asyncio.gather(
-            intake.submit(refused, check),
-            intake.submit(unsent, check),
-            intake.submit(fine, check),
+            intake.submit(refused),
+            intake.submit(unsent),
+            intake.submit(fine),
             return_exceptions=True,
         )
     finally:
         intake.stop()
 
-    assert isinstance(outcomes[0], ApiError)
-    assert isinstance(outcomes[1], ApiError) and outcomes[1].code == "service_unavailable"
+    assert isinstance(outcomes[0], InvalidPayload)
+    assert isinstance(outcomes[1], NotSent)
     assert outcomes[1].details == {"task_id": unsent.task_id}
     assert isinstance(outcomes[2], TaskRecord) and outcomes[2].task_id == fine.task_id
     assert store.tasks.get(None, refused.task_id) is None
@@ -90,7 +100,7 @@ async def test_a_failing_check_or_send_refuses_that_submit_alone(store: Store) -
 async def test_stop_finishes_the_submits_already_queued(store: Store) -> None:
     release = threading.Event()
     broker = Broker(release)
-    intake = Intake(store, broker.send_many)
+    intake = Intake(store, broker.send_many, Checks())
     waiting = [asyncio.ensure_future(intake.submit(new_task()))]
     assert await asyncio.to_thread(broker.holding.wait, 5)  # a batch in flight
     waiting += [asyncio.ensure_future(intake.submit(new_task())) for _ in range(4)]

@@ -9,7 +9,7 @@ from typing import Any
 from tests.execution.conftest import Gateway
 
 ABC_SHA256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-ECHO = {"payload": {"function": "echo", "data": {"key": "value"}}}
+ECHO: dict[str, Any] = {"payload": {"function": "echo", "data": {"key": "value"}}}
 
 
 def sleep(seconds: float) -> dict[str, Any]:
@@ -75,7 +75,7 @@ async def test_built_in_functions_compute_their_results(gateway: Gateway) -> Non
 async def test_unknown_functions_and_rejected_data_are_invalid_payload_and_never_stored(
     gateway: Gateway,
 ) -> None:
-    bad = [
+    bad: list[dict[str, Any]] = [
         {"payload": {"function": "no_such_function"}},
         {"payload": {"function": "sleep", "data": {"seconds": "soon"}}},
         {"payload": {"function": "fail", "data": {"unexpected": 1}}},
@@ -207,7 +207,7 @@ async def test_a_restarted_gateway_runs_every_unfinished_task_again(
     from runtime.execution.runtime import embedded_node_id
 
     node = embedded_node_id(first.services.node_id)
-    assert first.store.tasks.transition(
+    assert first.store.lifecycle.transition(
         ids[0], from_statuses=("pending",), to_status="running", executed_on=node, attempt=1
     )
     if runtime.kind == "embedded":

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
+from typing import Any
 
 import pytest
 
 from runtime.execution import gpu, host
 from runtime.execution.processes import WorkerStartError, _child_env, plan
 from runtime.settings import Settings
+from runtime.store import TaskRecord
 from tests.execution.conftest import Gateway
 
-MATMUL_ON_GPU = {"payload": {"function": "matmul", "data": {"n": 16}}, "resources": {"gpu": 1}}
+MATMUL_ON_GPU: dict[str, Any] = {
+    "payload": {"function": "matmul", "data": {"n": 16}},
+    "resources": {"gpu": 1},
+}
 
 
 async def test_a_gpu_task_without_any_gpu_pool_is_rejected_at_submit(gateway: Gateway) -> None:
@@ -93,11 +99,19 @@ async def test_nodes_register_real_resources_and_appear_in_the_api(gateway: Gate
     assert gpu_node["resources"]["gpu_devices"][0]["memory_total_mb"] > 0
 
 
+def started_at(task: TaskRecord) -> datetime:
+    assert task.started_at is not None, task.task_id
+    return task.started_at
+
+
 async def test_a_task_waits_for_room_on_its_node(gateway: Gateway) -> None:
     gateway.pool(threads=4)  # capacity: 4 cores
-    big = {"payload": {"function": "sleep", "data": {"seconds": 0.3}}, "resources": {"cpu": 3}}
+    big: dict[str, Any] = {
+        "payload": {"function": "sleep", "data": {"seconds": 0.3}},
+        "resources": {"cpu": 3},
+    }
     first, second = [(await gateway.submit(**big))["task_id"] for _ in range(2)]
-    a, b = sorted(await gateway.wait([first, second]), key=lambda t: t.started_at)
+    a, b = sorted(await gateway.wait([first, second]), key=started_at)
     assert a.completed_at is not None and b.started_at is not None and b.started_at >= a.completed_at
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TypedDict
 
 import dramatiq
 import redis
@@ -12,6 +13,14 @@ from dramatiq.brokers.redis import RedisBroker
 from runtime.execution.brokers.redis import redis_broker
 from runtime.execution.events import CANCEL_CHANNEL, CHANNEL, RedisBus
 from tests.execution.conftest import REDIS_URL, broker_url_for
+
+
+class ActorOptions(TypedDict):
+    """The keyword arguments both actors of a test share."""
+
+    actor_name: str
+    queue_name: str
+    priority: int
 
 
 def test_enqueue_many_writes_what_a_stock_dramatiq_worker_reads() -> None:
@@ -25,9 +34,11 @@ def test_enqueue_many_writes_what_a_stock_dramatiq_worker_reads() -> None:
         if len(seen) == 4:
             done.set()
 
-    options: dict[str, object] = {"actor_name": "record", "queue_name": "batch", "priority": 0}
+    options = ActorOptions(actor_name="record", queue_name="batch", priority=0)
     sender = dramatiq.Actor(record, broker=ours, options={}, **options)
-    messages = [(sender.message(n), None) for n in range(3)] + [(sender.message(3), 200)]
+    messages: list[tuple[dramatiq.Message[None], int | None]] = [
+        (sender.message(n), None) for n in range(3)
+    ] + [(sender.message(3), 200)]
     sent = ours.enqueue_many(messages)
 
     client = redis.Redis.from_url(REDIS_URL)

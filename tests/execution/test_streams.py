@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from typing import Any
 
@@ -12,11 +11,12 @@ import pytest
 from grpclib.client import Channel
 from grpclib.const import Cardinality
 
+from bench.serving import free_port
 from generated.grpc_service import RPC_MESSAGES
 from runtime.execution import events
 from tests.execution.conftest import Gateway, broker_url_for
 
-SLEEP = {"payload": {"function": "sleep", "data": {"seconds": 0.6}}}
+SLEEP: dict[str, Any] = {"payload": {"function": "sleep", "data": {"seconds": 0.6}}}
 
 
 def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
@@ -81,22 +81,19 @@ async def test_a_late_subscriber_gets_the_current_state_first_and_a_finished_str
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "task_not_found")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def test_grpc_stream_task_status_delivers_the_same_updates(gateway: Gateway) -> None:
     server = gateway.platform.grpc_server()
-    port = _free_port()
+    port = free_port()
     await server.start("127.0.0.1", port)
     channel = Channel("127.0.0.1", port)
+    # Declared: from RPC_MESSAGES' plain `type`s mypy cannot infer the stream's message types.
+    request_type: type[Any]
+    response_type: type[Any]
     request_type, response_type = RPC_MESSAGES["GreyService.StreamTaskStatus"]
     try:
         task_id = (await gateway.submit(**SLEEP))["task_id"]
         gateway.pool()
-        received = []
+        received: list[dict[str, Any]] = []
         async with channel.request(
             "/grey.v1.GreyService/StreamTaskStatus",
             Cardinality.UNARY_STREAM,

@@ -1,4 +1,4 @@
-"""Dependencies and the task types of seed 000: stateful, pipeline, batch."""
+"""Dependencies and the task types of Grey Distributed: stateful, pipeline, batch."""
 
 from __future__ import annotations
 
@@ -22,12 +22,13 @@ async def test_dependencies_wait_for_completion_and_fail_with_the_dependency(gat
     assert unknown.status_code == 400
     assert unknown.json()["error"]["details"]["unknown"] == ["task_nope"]
     done = {t.task_id: t for t in await gateway.wait([first, broken, after, doomed])}
-    assert done[after].status == "completed"
-    assert done[after].started_at is not None and done[first].completed_at is not None
-    assert done[after].started_at >= done[first].completed_at
-    assert done[doomed].status == "failed"
-    assert done[doomed].error is not None and done[doomed].error["code"] == "dependency_failed"
-    assert done[doomed].started_at is None
+    ran, waited_for, failed = done[after], done[first], done[doomed]
+    assert ran.status == "completed"
+    assert ran.started_at is not None and waited_for.completed_at is not None
+    assert ran.started_at >= waited_for.completed_at
+    assert failed.status == "failed"
+    assert failed.error is not None and failed.error["code"] == "dependency_failed"
+    assert failed.started_at is None
 
 
 async def test_a_cancelled_dependency_fails_its_dependents(gateway: Gateway) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +12,14 @@ import pytest
 
 from runtime.config import ConfigError
 from simulator.arrivals import arrival_times, diurnal_rate, trace_rows
-from simulator.model import RunLength, Twin
+from simulator.model import RunLength
+from simulator.twin import Twin
 from simulator.workload import MMPP, Diurnal, Poisson, Trace, mean_rate
 from tests.simulator.builders import cluster, trace_workload
 
 
-def take_until(it: itertools.Iterator[float] | object, horizon: float) -> np.ndarray:
-    return np.fromiter(itertools.takewhile(lambda t: t < horizon, it), dtype=float)  # type: ignore[arg-type]
+def take_until(it: Iterable[float], horizon: float) -> np.ndarray:
+    return np.fromiter(itertools.takewhile(lambda t: t < horizon, it), dtype=float)
 
 
 def test_poisson_gaps_are_exponential_with_the_given_rate() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from simulator.model import RunLength, Twin
+from simulator.model import RunLength
+from simulator.twin import Twin
 from tests.simulator.builders import cluster, exp_fn, poisson, trace_workload, workload
 
 CONST10 = {"service": {"dist": "constant", "value": 10}}

@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from simulator.model import RunLength, Twin
+from simulator.model import RunLength
+from simulator.twin import Twin
 from tests.simulator.builders import cluster, trace_workload
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from runtime.config import load_cluster_config
-from simulator.model import RunLength, Twin
+from simulator.model import RunLength
+from simulator.twin import Twin
 from simulator.workload import load_workload
 from tests.simulator.builders import cluster, exp_fn, poisson, workload
 

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
+from runtime.config import ClusterConfig
 from simulator import theory
 from simulator.model import RunLength
 from simulator.planner import min_stable_nodes, plan_capacity
 from simulator.slo import parse_slo
+from simulator.workload import Workload
 from tests.simulator.builders import cluster, exp_fn, poisson, workload
 
 LAM_CPU, LAM_GPU, LIMIT = 3.0, 1.5, 1.2
 
 
-def two_pools(**extra: object):  # type: ignore[no-untyped-def]
+def two_pools(**extra: Any) -> tuple[ClusterConfig, Workload]:
     cfg = cluster(
         threads=1, nodes=1, pools={"gpu": {"nodes": 1, "threads_per_node": 1, "gpus_per_node": 1}}, **extra
     )

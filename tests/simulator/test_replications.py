@@ -7,8 +7,9 @@ import math
 import pytest
 from scipy import stats as sps
 
-from simulator.model import RunLength, Twin
+from simulator.model import RunLength
 from simulator.replications import run_replications, t_halfwidth
+from simulator.twin import Twin
 from tests.simulator.builders import cluster, exp_fn, poisson, workload
 
 WL = workload(

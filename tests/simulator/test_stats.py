@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from simulator.model import RunLength, Twin
+from simulator.model import RunLength
 from simulator.stats import LogHistogram, Metric, Series, Welford
+from simulator.twin import Twin
 from tests.simulator.builders import cluster, exp_fn, poisson, workload
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from runtime.config import ConfigError
-from simulator.service import lognormal_params, make_sampler, mean_capped, moments, read_samples
+from simulator.samples import read_samples
+from simulator.service import lognormal_params, make_sampler, mean_capped, moments
 from simulator.workload import Constant, Empirical, Exponential, Lognormal, Trace, load_workload
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -21,17 +21,17 @@ def test_insert_many_stores_every_task_but_the_one_whose_key_was_used(store: Sto
     assert len(stored) == 2
     for record in stored:
         assert store.tasks.get(None, record.task_id) == record
-    assert store.tasks.count_by_status()["pending"] == 3
+    assert store.figures.count_by_status()["pending"] == 3
 
 
 def test_concurrent_claims_and_completions_from_many_threads_all_commit(threaded_store: Store) -> None:
-    tasks = threaded_store.tasks
+    tasks, lifecycle = threaded_store.tasks, threaded_store.lifecycle
     records = [tasks.insert(new_task()) for _ in range(60)]
 
     def run(task_id: str) -> bool:
-        claimed = tasks.claim(task_id, node_id="node-1", now=utc_now(), queue_time_ms=1)
+        claimed = lifecycle.claim(task_id, node_id="node-1", now=utc_now(), queue_time_ms=1)
         assert claimed is not None and claimed.attempt == 1
-        return tasks.transition(
+        return lifecycle.transition(
             task_id,
             from_statuses=("running",),
             to_status="completed",
@@ -44,7 +44,7 @@ def test_concurrent_claims_and_completions_from_many_threads_all_commit(threaded
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(run, [record.task_id for record in records]))
 
-    assert tasks.count_by_status()["completed"] == 60
+    assert threaded_store.figures.count_by_status()["completed"] == 60
     for record in records[:5]:
         events = tasks.events_after(record.task_id, 0)
         assert [(event.seq, event.status) for event in events] == [(1, "running"), (2, "completed")]
@@ -55,7 +55,7 @@ def test_a_second_claim_of_the_same_task_in_one_batch_finds_it_running(threaded_
 
     def claim(_: int) -> bool:
         now = utc_now()
-        return threaded_store.tasks.claim(task.task_id, node_id="n", now=now, queue_time_ms=0) is not None
+        return threaded_store.lifecycle.claim(task.task_id, node_id="n", now=now, queue_time_ms=0) is not None
 
     with ThreadPoolExecutor(8) as pool:
         claims = list(pool.map(claim, range(8)))

@@ -9,7 +9,12 @@ from runtime.store import Store
 def test_get_or_create_returns_the_same_value_twice(store: Store) -> None:
     first = store.settings.get_or_create("jwt_secret", lambda: secrets.token_hex(32))
     calls: list[str] = []
-    second = store.settings.get_or_create("jwt_secret", lambda: calls.append("x") or "other")
+
+    def regenerate() -> str:
+        calls.append("x")
+        return "other"
+
+    second = store.settings.get_or_create("jwt_secret", regenerate)
     assert second == first
     assert calls == []  # an existing value is not even regenerated
     assert store.settings.get("jwt_secret") == first

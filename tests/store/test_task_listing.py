@@ -29,8 +29,8 @@ def test_tasks_are_listed_newest_first(store: Store) -> None:
 
 def test_status_filter_takes_several_statuses(store: Store) -> None:
     pending, running, completed = _insert(store, 3)[::-1]
-    store.tasks.transition(running, from_statuses=("pending",), to_status="running")
-    store.tasks.transition(completed, from_statuses=("pending",), to_status="completed")
+    store.lifecycle.transition(running, from_statuses=("pending",), to_status="running")
+    store.lifecycle.transition(completed, from_statuses=("pending",), to_status="completed")
     page = store.tasks.list("tenant-a", statuses=["running", "pending"])
     assert _ids(page.tasks) == [running, pending]
     assert page.total == 2

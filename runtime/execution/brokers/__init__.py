@@ -14,9 +14,10 @@ import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage, Retries
 
+from runtime.execution.brokers.outgoing import Outgoing
+
 logger = logging.getLogger("grey.broker")
 
-Outgoing = tuple[dramatiq.Message[Any], int | None]  # a message and its delay (ms)
 
 EMBEDDED = ("", "embedded", "stub", "stub://", "memory://")
 
@@ -91,3 +92,10 @@ def queue_depth(broker: dramatiq.Broker, queues: list[str]) -> int:
     except Exception:  # the figure is informative; never fail health for it
         logger.warning("could not read the queue depth", exc_info=True)
     return total
+
+
+def remove_worker_middleware(broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+    """Drops what a stopped worker added to the broker: `Worker.start` adds a middleware
+    that gives the worker a consumer for every queue declared, and `Worker.stop` leaves it
+    there. A pool that consumes again (its node active again) starts a new worker."""
+    broker.middleware = [m for m in broker.middleware if getattr(m, "worker", None) is not worker]

@@ -19,7 +19,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 
-from runtime.execution.brokers import Outgoing
+from runtime.execution.brokers.outgoing import Outgoing
 from runtime.execution.queues import IDLE_POLL_MS, priority_of_queue
 
 #: Idle poll ceiling of the delay queues (ms), whatever their priority.

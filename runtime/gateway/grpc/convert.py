@@ -22,7 +22,7 @@ Adapter = Callable[[Any], Any]
 
 
 def _submit_payload(raw: dict[str, Any]) -> dict[str, Any]:
-    """Seed 000's example sends the payload as JSON bytes; payload_struct is the typed form."""
+    """Grey Distributed's example sends the payload as JSON bytes; payload_struct is the typed form."""
     encoded = raw.pop("payload", None)
     struct = raw.pop("payload_struct", None)
     if encoded:
@@ -36,7 +36,7 @@ def _submit_payload(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _token(model: Any) -> dict[str, Any]:
-    """Seed 001 calls it `access_token` over REST and `token` over gRPC."""
+    """OpenMCP Chain calls it `access_token` over REST and `token` over gRPC."""
     return {"token": model.access_token, "expires_at": model.expires_at}
 
 

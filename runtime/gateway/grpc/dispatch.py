@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,8 +13,10 @@ from grpclib.exceptions import GRPCError
 
 from runtime.api.errors import ApiError
 from runtime.api.operation import OperationSpec
-from runtime.gateway.dispatch import Dispatcher
+from runtime.gateway.dispatch import Dispatcher, request_id_or_new
+from runtime.gateway.errors import as_api_error
 from runtime.gateway.grpc.convert import message_to_input, model_to_message
+from runtime.gateway.input_limits import input_problem
 
 logger = logging.getLogger("grey.grpc")
 
@@ -31,11 +32,15 @@ def credential_from_metadata(metadata: Any) -> str | None:
     return metadata.get("x-api-key") if metadata else None
 
 
-def _as_api_error(error: Exception) -> ApiError:
-    if isinstance(error, ApiError):
-        return error
-    logger.exception("unhandled error", exc_info=error)
-    return ApiError("internal_error", "Internal error; the request id identifies it in the logs")
+def _peer(stream: grpclib.server.Stream) -> str:
+    """The peer's IP address, as REST's `client_of` gives it."""
+    address = stream.peer.addr()
+    return str(address[0]) if address else ""
+
+
+def _request_id(stream: grpclib.server.Stream) -> str:
+    given = stream.metadata.get("x-request-id") if stream.metadata else None
+    return request_id_or_new(given if isinstance(given, str) else None)
 
 
 class GrpcDispatcher:
@@ -43,11 +48,24 @@ class GrpcDispatcher:
         self.dispatcher = dispatcher
 
     async def _prepare(self, stream: grpclib.server.Stream, operation: OperationSpec) -> tuple[Any, Any, Any]:
-        message = await stream.recv_message()
-        principal, _ = await self.dispatcher.admit(operation, credential_from_metadata(stream.metadata))
-        request = self.dispatcher.parse_input(operation, message_to_input(operation, message))
-        request_id = (stream.metadata or {}).get("x-request-id") or f"req_{uuid.uuid4()}"
-        ctx = self.dispatcher.context(principal, request_id, "grpc")
+        try:
+            message = await stream.recv_message()
+        except (UnicodeDecodeError, ValueError) as error:  # bytes no conforming client sends
+            raise ApiError("bad_request", f"The request message could not be decoded: {error}") from None
+        if message is None:  # the client closed its side without sending the request
+            raise ApiError(operation.input_error_code, "No request message was sent")
+        client = _peer(stream)
+        principal, _ = await self.dispatcher.admit(
+            operation, credential_from_metadata(stream.metadata), client
+        )
+        raw = message_to_input(operation, message)
+        hostile = input_problem(raw)
+        if hostile is not None:
+            field, reason = hostile
+            raise ApiError(operation.input_error_code, f"{field} {reason}", {"field": field})
+        request = self.dispatcher.parse_input(operation, raw)
+        request_id = _request_id(stream)
+        ctx = self.dispatcher.context(principal, request_id, "grpc", client)
         return request, ctx, self.dispatcher.handler(operation)
 
     async def unary(self, stream: grpclib.server.Stream, operation: OperationSpec) -> None:
@@ -78,7 +96,7 @@ class GrpcDispatcher:
             outcome = "grpc_error"
             raise
         except Exception as error:
-            failure = _as_api_error(error)
+            failure = as_api_error(error)
             outcome = failure.code
             await self._fail(stream, failure)
         finally:

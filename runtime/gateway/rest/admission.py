@@ -29,6 +29,12 @@ def credential_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
     return api_key
 
 
+def client_of(scope: Scope) -> str:
+    """The peer's address (behind a proxy, the proxy's: uvicorn's --forwarded-allow-ips)."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
 class AdmissionMiddleware:
     def __init__(self, app: ASGIApp, dispatcher: Dispatcher) -> None:
         self.app = app
@@ -41,7 +47,7 @@ class AdmissionMiddleware:
             if operation is not None:
                 scope[CALL_KEY]["operation"] = operation.operation_id
                 credential = credential_from_headers(scope["headers"])
-                principal, window = await self.dispatcher.admit(operation, credential)
+                principal, window = await self.dispatcher.admit(operation, credential, client_of(scope))
                 scope[PRINCIPAL_KEY] = principal
                 scope[WINDOW_KEY] = window
         await self.app(scope, receive, send)

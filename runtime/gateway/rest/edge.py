@@ -1,7 +1,7 @@
 """The outermost REST layer: request ids, the `/api` prefix, body limit, one error envelope.
 
 Everything that goes wrong below — a handler's ApiError, a routing miss, an unexpected
-exception — leaves through here as the seed's error envelope with `X-Request-ID`, never as
+exception — leaves through here as Grey Distributed's error envelope with `X-Request-ID`, never as
 a traceback.
 """
 
@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
-import uuid
 
 from connexion.exceptions import ProblemException
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.api.errors import ApiError
+from runtime.gateway.dispatch import request_id_or_new
+from runtime.gateway.errors import as_api_error
 from runtime.gateway.rest.routes import allowed_methods
 from runtime.services.metrics import Metrics
 
@@ -25,7 +25,6 @@ logger = logging.getLogger("grey.rest")
 
 REQUEST_ID_KEY = "grey.request_id"
 CALL_KEY = "grey.call"
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _PROBLEM_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -41,9 +40,8 @@ class BodyTooLarge(Exception):
     pass
 
 
-def as_api_error(error: Exception) -> ApiError:
-    if isinstance(error, ApiError):
-        return error
+def rest_api_error(error: Exception) -> ApiError:
+    """`as_api_error`, plus what only the REST stack raises (connexion, Starlette, body limit)."""
     if isinstance(error, BodyTooLarge):
         return ApiError("payload_too_large", str(error))
     if isinstance(error, ProblemException):
@@ -52,17 +50,14 @@ def as_api_error(error: Exception) -> ApiError:
     if isinstance(error, HTTPException):
         code = _PROBLEM_CODES.get(error.status_code, "bad_request")
         return ApiError(code, str(error.detail), headers=dict(error.headers or {}))
-    logger.exception("unhandled error", exc_info=error)
-    return ApiError("internal_error", "Internal error; the request id identifies it in the logs")
+    return as_api_error(error)
 
 
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            candidate = value.decode("latin-1")
-            if _SAFE_REQUEST_ID.match(candidate):
-                return candidate
-    return f"req_{uuid.uuid4()}"
+            return request_id_or_new(value.decode("latin-1"))
+    return request_id_or_new(None)
 
 
 class EdgeMiddleware:
@@ -101,7 +96,7 @@ class EdgeMiddleware:
             if started:
                 logger.exception("error after the response started", exc_info=error)
                 return
-            api_error = as_api_error(error)
+            api_error = rest_api_error(error)
             outcome = api_error.code
             if api_error.code == "method_not_allowed":
                 # connexion routes each method separately, so Starlette's Allow names only one.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from connexion.middleware.abstract import ROUTING_CONTEXT
@@ -12,7 +13,7 @@ from generated.operations import OPERATIONS
 from runtime.api.errors import ApiError
 from runtime.api.responses import Binary, PlainText
 from runtime.gateway.dispatch import Dispatcher
-from runtime.gateway.rest.admission import PRINCIPAL_KEY, WINDOW_KEY
+from runtime.gateway.rest.admission import PRINCIPAL_KEY, WINDOW_KEY, client_of
 from runtime.gateway.rest.edge import REQUEST_ID_KEY
 from runtime.gateway.rest.validation import BODY_KEY, PARAMS_KEY
 from runtime.services.ratelimit import Window
@@ -46,11 +47,13 @@ class OperationEndpoint:
         if isinstance(body, dict):
             raw.update(body)
         request = self.dispatcher.parse_input(operation, raw)
-        ctx = self.dispatcher.context(scope.get(PRINCIPAL_KEY), scope[REQUEST_ID_KEY], "rest")
+        ctx = self.dispatcher.context(
+            scope.get(PRINCIPAL_KEY), scope[REQUEST_ID_KEY], "rest", client_of(scope)
+        )
         handler = self.dispatcher.handler(operation)
         window: Window | None = scope.get(WINDOW_KEY)
         if operation.streaming:
-            await self._stream(handler(request, ctx), send, window)
+            await self._stream(handler(request, ctx), receive, send, window)
             return
         result = await handler(request, ctx)
         await self._render(result, operation.success_status, send, window)
@@ -84,7 +87,7 @@ class OperationEndpoint:
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _stream(self, updates: Any, send: Send, window: Window | None) -> None:
+    async def _stream(self, updates: Any, receive: Receive, send: Send, window: Window | None) -> None:
         iterator = updates.__aiter__()
         # The first update is awaited before answering, so a missing task is still a 404.
         try:
@@ -94,13 +97,34 @@ class OperationEndpoint:
         headers = _headers(b"text/event-stream", None, window)
         headers += [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        if first is not None:
+
+        async def pump() -> None:
+            if first is None:
+                return
             await send({"type": "http.response.body", "body": _event("status", first), "more_body": True})
             async for update in iterator:
                 await send(
                     {"type": "http.response.body", "body": _event("status", update), "more_body": True}
                 )
-        await send({"type": "http.response.body", "body": b"event: done\ndata: {}\n\n"})
+
+        # A client that goes away stops its stream at once: nothing keeps polling for nobody.
+        pumping = asyncio.ensure_future(pump())
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait({pumping, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (pumping, gone):
+                task.cancel()
+            await asyncio.gather(pumping, gone, return_exceptions=True)
+            await iterator.aclose()
+        if pumping.done() and not pumping.cancelled():
+            pumping.result()  # an error while streaming: after the start, logged by the edge
+            await send({"type": "http.response.body", "body": b"event: done\ndata: {}\n\n"})
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _event(name: str, model: BaseModel) -> bytes:

@@ -23,6 +23,7 @@ from connexion.operations import AbstractOperation
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.api.errors import ApiError
+from runtime.gateway.input_limits import MAX_DEPTH, input_problem
 from runtime.gateway.rest.schemas import compile_schema, first_error
 
 PARAMS_KEY = "grey.params"
@@ -108,6 +109,13 @@ class CompiledValidation:
                 continue
             if param.coerce is not None:
                 raw = [param.coerce(v) for v in raw] if param.is_array else param.coerce(raw)
+            hostile = input_problem(raw, param.name)
+            if hostile is not None:
+                raise ApiError(
+                    "invalid_parameter",
+                    f"{param.location} parameter '{param.name}' {hostile[1]}",
+                    {"parameter": param.name},
+                )
             problem = first_error(param.validator, raw)
             if problem is not None:
                 raise ApiError(
@@ -147,6 +155,12 @@ class CompiledValidation:
             body = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ApiError("bad_request", f"Malformed JSON body: {error}") from None
+        except RecursionError:
+            raise ApiError("bad_request", f"JSON body nested deeper than {MAX_DEPTH} levels") from None
+        hostile = input_problem(body)
+        if hostile is not None:
+            field, reason = hostile
+            raise ApiError("invalid_payload", f"{field or 'body'} {reason}", {"field": field})
         assert self.body_validator is not None
         problem = first_error(self.body_validator, body)
         if problem is not None:
@@ -179,7 +193,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 class CompiledValidationAPI(RequestValidationAPI):
-    def make_operation(self, operation: AbstractOperation) -> CompiledValidation:  # type: ignore[override]
+    def make_operation(self, operation: AbstractOperation) -> CompiledValidation:
         return CompiledValidation(self.next_app, operation)
 
 
@@ -190,7 +204,7 @@ class CompiledValidationMiddleware(RequestValidationMiddleware):
     for some odd paths (e.g. `/v1/tasks/%0A`) and then silently skips validation.
     """
 
-    api_cls = CompiledValidationAPI  # type: ignore[assignment]
+    api_cls = CompiledValidationAPI
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

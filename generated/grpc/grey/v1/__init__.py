@@ -503,7 +503,7 @@ class SubmitTaskRequest(betterproto2.Message):
 
     payload: "bytes" = betterproto2.field(2, betterproto2.TYPE_BYTES)
     """
-    JSON text of the payload object, as in seed 000's example (`payload=b'{"data": "test"}'`).
+    JSON text of the payload object, as in Grey Distributed's example (`payload=b'{"data": "test"}'`).
     """
 
     priority: "str | None" = betterproto2.field(3, betterproto2.TYPE_STRING, optional=True)
@@ -598,7 +598,7 @@ default_message_pool.register_message("grey.v1", "TaskResult", TaskResult)
 @dataclass(eq=False, repr=False)
 class TaskStatus(betterproto2.Message):
     """
-    A task as GET /v1/tasks/{task_id} returns it (named TaskStatus as in seed 000).
+    A task as GET /v1/tasks/{task_id} returns it (named TaskStatus as in Grey Distributed).
     """
 
     task_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import betterproto2
@@ -23,7 +23,7 @@ from generated.operations import OPERATIONS
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    data: dict[str, Any] | None = None
+    data: dict[str, Any] = field(default_factory=dict)  # empty when `code` is set
     code: str | None = None
     status: int | None = None  # HTTP status, or the gRPC status value
 
@@ -81,7 +81,8 @@ class GrpcCaller:
                 reply = await stream.recv_message()
                 await stream.recv_trailing_metadata()
         except GRPCError as error:
-            code = (stream.trailing_metadata or {}).get("grey-error-code", "")
+            trailers: dict[str, Any] = dict(stream.trailing_metadata or {})
+            code = str(trailers.get("grey-error-code", ""))
             return Outcome(code=code or error.status.name, status=error.status.value)
         assert reply is not None
         return Outcome(data=reply.to_dict(casing=betterproto2.Casing.SNAKE), status=0)

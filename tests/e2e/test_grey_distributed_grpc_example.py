@@ -1,6 +1,8 @@
-"""Seed 000's Python gRPC example (Connection Setup and Streaming), as written but the channel.
+"""Grey Distributed's Python gRPC example (Connection Setup and Streaming), as written but the
+channel.
 
-The stubs are the generated `grey_pb2` / `grey_pb2_grpc`, imported the way the seed does.
+The stubs are the generated `grey_pb2` / `grey_pb2_grpc`, imported the way Grey Distributed's
+example does.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ def stubs_on_path() -> None:
     sys.path.insert(0, str(ROOT / "generated" / "pb"))
 
 
-def test_seed_connection_setup_submits_a_task(server: Server) -> None:
+def test_grey_distributed_connection_setup_submits_a_task(server: Server) -> None:
     from grey_pb2 import SubmitTaskRequest
     from grey_pb2_grpc import GreyServiceStub
 
     api_key = server.admin_key
-    # The seed uses TLS to grpc.grey.io:443; here the same server runs locally.
+    # Grey Distributed's example uses TLS to grpc.grey.io:443; here the same server runs locally.
     channel = grpc.insecure_channel(f"localhost:{server.grpc_port}")
 
     # Add authentication
@@ -43,7 +45,7 @@ def test_seed_connection_setup_submits_a_task(server: Server) -> None:
     channel.close()
 
 
-def test_seed_streaming_follows_a_task_to_its_end(server: Server) -> None:
+def test_grey_distributed_streaming_follows_a_task_to_its_end(server: Server) -> None:
     from grey_pb2 import StreamTaskRequest, SubmitTaskRequest
     from grey_pb2_grpc import GreyServiceStub
 
@@ -54,7 +56,7 @@ def test_seed_streaming_follows_a_task_to_its_end(server: Server) -> None:
         SubmitTaskRequest(type="stateless", payload=b'{"data": "test"}'), metadata=auth_metadata
     )
 
-    # Stream task updates (seed 000, as written)
+    # Stream task updates (Grey Distributed's example, as written)
     request = StreamTaskRequest(task_id=submitted.task_id)
     seen = []
     for update in stub.StreamTaskStatus(request, metadata=auth_metadata):

@@ -1,8 +1,15 @@
-"""A gateway per test (no workers), on SQLite and PostgreSQL, reached over REST and gRPC."""
+"""Fixtures of a gateway per test (no workers started), on SQLite and PostgreSQL, reached over
+REST and gRPC: a pytest plugin that tests/conftest.py registers, so every test folder has them.
+
+- `database_url` (SQLite file, or the session's PostgreSQL database emptied), `services`,
+  `platform`: the per-process objects of one gateway.
+- `key`: tenant `acme` with every scope; `make_key` mints others.
+- `rest` (httpx over ASGI), `grpc_channel` (a grpclib server on a free port), and `call`:
+  the same operation call over each transport in turn (tests/support/transports.py).
+"""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,13 +17,14 @@ import httpx
 import pytest
 from grpclib.client import Channel
 
+from bench.serving import free_port
 from runtime.gateway.app import Platform
 from runtime.services import Services
 from runtime.services.auth import SCOPES
 from runtime.settings import Settings
 from runtime.store import Store
 from tests.conftest import empty_store
-from tests.gateway.transports import GrpcCaller, RestCaller
+from tests.support.transports import GrpcCaller, RestCaller
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -58,16 +66,10 @@ async def rest(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 async def grpc_channel(platform: Platform) -> AsyncIterator[Channel]:
     server = platform.grpc_server()
-    port = _free_port()
+    port = free_port()
     await server.start("127.0.0.1", port)
     channel = Channel("127.0.0.1", port)
     yield channel

@@ -1,4 +1,4 @@
-"""The generated REST client: typed answers, and the seed's retry table."""
+"""The generated REST client: typed answers, and Grey Distributed's retry table."""
 
 from __future__ import annotations
 
@@ -83,3 +83,37 @@ async def test_async_client_talks_to_the_real_gateway(platform, key) -> None:
         with pytest.raises(GreyApiError) as missing:
             await client.get_task("task_missing")
         assert missing.value.code == "task_not_found"
+
+
+_SSE = (
+    b'event: status\ndata: {"task_id": "task_1", "status": "running"}\n\n'
+    b'event: done\ndata: {"task_id": "task_1"}\n\n'
+)
+
+
+_EVENTS = [("status", {"task_id": "task_1", "status": "running"}), ("done", {"task_id": "task_1"})]
+
+
+def _event_stream() -> httpx.Response:
+    return httpx.Response(200, content=_SSE, headers={"content-type": "text/event-stream"})
+
+
+def test_stream_parses_server_sent_events() -> None:
+    transport, seen = _sequence(_event_stream())
+    assert list(GreyClient("http://grey", "k", transport=transport).stream_task("task_1")) == _EVENTS
+    assert seen[0].url.path == "/v1/tasks/task_1/stream"
+    assert seen[0].headers["accept"] == "text/event-stream"
+
+
+async def test_async_stream_parses_server_sent_events() -> None:
+    transport, seen = _sequence(_event_stream())
+    async with AsyncGreyClient("http://grey", "k", transport=transport) as client:
+        assert [event async for event in client.stream_task_events("task_1")] == _EVENTS
+    assert seen[0].url.path == "/v1/tasks/task_1/events"
+
+
+def test_a_stream_error_raises_with_the_code() -> None:
+    transport, _ = _sequence(httpx.Response(404, json=_envelope("task_not_found")))
+    with pytest.raises(GreyApiError) as failed:
+        list(GreyClient("http://grey", "k", transport=transport).stream_task("task_x"))
+    assert failed.value.code == "task_not_found"

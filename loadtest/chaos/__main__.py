@@ -1,0 +1,5 @@
+import sys
+
+from loadtest.chaos.suite import main
+
+sys.exit(main())

@@ -1,0 +1,43 @@
+"""What execution refuses, in its own words; the gateway maps each to an API's error code.
+
+Each error carries a message for people and `details` for programs. None of them names an
+HTTP status or a gRPC code: that is the gateway's vocabulary (runtime.gateway.errors).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq.errors
+
+
+class ExecutionError(Exception):
+    """Base of the refusals execution answers with."""
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidPayload(ExecutionError):
+    """The task could never run as submitted: unknown function, data that does not fit, ..."""
+
+
+class Unschedulable(ExecutionError):
+    """No pool or node of the cluster as it is can take the task (adding one would)."""
+
+
+class NotSent(ExecutionError):
+    """Stored as pending, but the broker did not take its message; recovery sends it later."""
+
+
+def broker_unavailable(error: BaseException) -> bool:
+    """True for a broker that cannot be reached now (Redis, RabbitMQ, or Dramatiq's word for
+    either): worth waiting for, never a reason to drop work or answer 500."""
+    if isinstance(error, dramatiq.errors.ConnectionError | ConnectionError | TimeoutError):
+        return True
+    module = type(error).__module__
+    return (module.startswith("redis") and type(error).__name__ in ("ConnectionError", "TimeoutError")) or (
+        module.startswith("pika") and "Connection" in type(error).__name__
+    )

@@ -1,0 +1,259 @@
+"""The runtime's writes to task rows: claim, conditional transitions and progress.
+
+Every status change is a conditional UPDATE (`... WHERE status IN (...)`): Dramatiq
+delivers at least once, and a redelivered message must never move a task backwards.
+These are the hot writes: their statements are built once per shape and run through the
+group commit (see direct.py and group_commit.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ClauseElement, Connection, Engine, Update, bindparam, func, update
+
+from runtime.store.coltypes import utc_now
+from runtime.store.direct import DirectTransaction
+from runtime.store.group_commit import GroupCommit
+from runtime.store.records import PENDING, RUNNING, TaskRecord
+from runtime.store.schema import tasks
+from runtime.store.task_rows import INSERT_EVENT, Listeners, event_row
+
+# Columns the runtime may set in a transition. Identity, creation time (the list
+# order), status (set by `to_status`) and labels (mirrored in task_labels) are not.
+_FIXED_COLUMNS = {"task_id", "tenant_id", "created_at", "status", "labels", "event_seq"}
+_TRANSITION_FIELDS = frozenset(tasks.c.keys()) - _FIXED_COLUMNS
+
+# Transitions come in a few shapes (claim, complete, fail, retry...): each shape's UPDATE is
+# built once with bind parameters. Building a Core statement for this wide table costs more
+# than running it on SQLite.
+_TRANSITIONS: dict[tuple[Any, ...], Update] = {}
+
+
+def _transition_statement(
+    from_statuses: tuple[str, ...], names: tuple[str, ...], matched: tuple[str, ...]
+) -> Update:
+    key = (from_statuses, names, matched)
+    stmt = _TRANSITIONS.get(key)
+    if stmt is None:
+        values: dict[str, Any] = {name: bindparam(f"v_{name}", type_=tasks.c[name].type) for name in names}
+        values["event_seq"] = tasks.c.event_seq + 1
+        # One bind per status (not an expanding IN): compiled once, run directly.
+        statuses = [bindparam(None, status, type_=tasks.c.status.type) for status in from_statuses]
+        conditions = [tasks.c.task_id == bindparam("w_task_id"), tasks.c.status.in_(statuses)]
+        conditions += [tasks.c[name] == bindparam(f"w_{name}", type_=tasks.c[name].type) for name in matched]
+        stmt = update(tasks).where(*conditions).values(values).returning(tasks.c.event_seq, tasks.c.progress)
+        _TRANSITIONS[key] = stmt
+    return stmt
+
+
+# The claim of a task that needs no pre-checks (see TaskLifecycle.claim): read and
+# pending -> running in one statement.
+_CLAIM = (
+    update(tasks)
+    .where(tasks.c.task_id == bindparam("w_task_id"), tasks.c.status == PENDING)
+    .values(
+        status=RUNNING,
+        updated_at=bindparam("v_now", type_=tasks.c.updated_at.type),
+        attempt=tasks.c.attempt + 1,
+        # The first start and first queue time stay (a retried task is claimed again).
+        started_at=func.coalesce(
+            tasks.c.started_at, bindparam("v_started_at", type_=tasks.c.started_at.type)
+        ),
+        queue_time_ms=func.coalesce(tasks.c.queue_time_ms, bindparam("v_queue_time_ms")),
+        executed_on=bindparam("v_executed_on"),
+        progress=0,
+        device_emulated=bindparam("v_device_emulated", type_=tasks.c.device_emulated.type),
+        event_seq=tasks.c.event_seq + 1,
+    )
+    .returning(*tasks.c)
+)
+
+_PROGRESS: dict[tuple[Any, ...], Update] = {}
+
+
+def _progress_statement(matched: tuple[str, ...], forward_only: bool) -> Update:
+    key = (matched, forward_only)
+    stmt = _PROGRESS.get(key)
+    if stmt is None:
+        conditions = [tasks.c.task_id == bindparam("w_task_id"), tasks.c.status == RUNNING]
+        conditions += [tasks.c[name] == bindparam(f"w_{name}", type_=tasks.c[name].type) for name in matched]
+        if forward_only:
+            conditions.append(tasks.c.progress < bindparam("v_progress"))
+        stmt = (
+            update(tasks)
+            .where(*conditions)
+            .values(
+                progress=bindparam("v_progress"),
+                updated_at=bindparam("v_updated_at", type_=tasks.c.updated_at.type),
+                event_seq=tasks.c.event_seq + 1,
+            )
+            .returning(tasks.c.event_seq)
+        )
+        _PROGRESS[key] = stmt
+    return stmt
+
+
+class TaskLifecycle:
+    """Claims, transitions and progress of tasks; safe to share between threads.
+
+    Each write also appends its event in the same transaction and, once committed,
+    tells the store's listeners.
+    """
+
+    def __init__(self, engine: Engine, writes: GroupCommit, listeners: Listeners) -> None:
+        self._engine = engine
+        self._writes = writes  # shared with TaskRepository's inserts: one group commit
+        self._listeners = listeners
+
+    def transition(
+        self,
+        task_id: str,
+        *,
+        from_statuses: tuple[str, ...],
+        to_status: str,
+        match: Mapping[str, Any] | None = None,
+        message: str | None = None,
+        also: Callable[[Connection], None] | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Move the task to `to_status` only if it is in one of `from_statuses`.
+
+        `fields` are other columns to set in the same UPDATE (values or SQL
+        expressions such as `tasks.c.attempt + 1`). `match` adds equality conditions
+        (e.g. the attempt a worker claimed, so a node given up on cannot finish a task
+        that was re-queued). `also` runs in the same transaction when the update
+        matched (e.g. saving a stateful task's state). False means the task was absent
+        or already elsewhere: a redelivered message must then do nothing.
+        """
+        unknown = fields.keys() - _TRANSITION_FIELDS
+        if unknown:
+            raise TypeError(f"transition cannot set {sorted(unknown)}")
+        now = utc_now()
+        values = {"updated_at": now, **fields, "status": to_status}
+        match = match or {}
+        if also is not None or any(isinstance(v, ClauseElement) for v in (*values.values(), *match.values())):
+            return self._transition_with(task_id, from_statuses, to_status, values, match, message, also, now)
+        names, matched = tuple(sorted(values)), tuple(sorted(match))
+        stmt = _transition_statement(tuple(from_statuses), names, matched)
+        params = {f"v_{name}": values[name] for name in names}
+        params |= {f"w_{name}": match[name] for name in matched}
+        params["w_task_id"] = task_id
+
+        def write(tx: DirectTransaction) -> bool:
+            row = tx.returning(stmt, params)
+            if row is None:
+                return False
+            seq, progress = row
+            tx.execute(INSERT_EVENT, event_row(task_id, seq, to_status, progress, message, now))
+            return True
+
+        if not self._writes.run(write):
+            return False
+        self._listeners.committed(task_id)
+        return True
+
+    def _transition_with(
+        self,
+        task_id: str,
+        from_statuses: tuple[str, ...],
+        to_status: str,
+        values: dict[str, Any],
+        match: Mapping[str, Any],
+        message: str | None,
+        also: Callable[[Connection], None] | None,
+        now: datetime,
+    ) -> bool:
+        """`transition` with SQL expressions or an `also` step: through `Connection.execute`."""
+        conditions = [tasks.c.task_id == task_id, tasks.c.status.in_(from_statuses)]
+        conditions += [tasks.c[name] == value for name, value in match.items()]
+        stmt = (
+            update(tasks)
+            .where(*conditions)
+            .values({**values, "event_seq": tasks.c.event_seq + 1})
+            .returning(tasks.c.event_seq, tasks.c.progress)
+        )
+        with self._engine.begin() as conn:
+            row = conn.execute(stmt).first()
+            if row is None:
+                return False
+            event = event_row(task_id, row.event_seq, to_status, row.progress, message, now)
+            conn.execute(INSERT_EVENT, event)
+            if also is not None:
+                also(conn)
+        self._listeners.committed(task_id)
+        return True
+
+    def claim(
+        self,
+        task_id: str,
+        *,
+        node_id: str,
+        now: datetime,
+        queue_time_ms: int,
+        device_emulated: bool = False,
+        message: Callable[[TaskRecord], str] | None = None,
+    ) -> TaskRecord | None:
+        """pending -> running for `node_id` in one UPDATE ... RETURNING: the claimed task
+        (attempt incremented), or None when it is absent or not pending.
+
+        For tasks that need nothing checked before they start (no dependencies, no state
+        key): the read, the conditional update and the event are one round trip less than
+        `get` then `transition`. `message(task)` is the event's message.
+        """
+        params = {
+            "w_task_id": task_id,
+            "v_now": now,
+            "v_started_at": now,
+            "v_queue_time_ms": queue_time_ms,
+            "v_executed_on": node_id,
+            "v_device_emulated": device_emulated,
+        }
+
+        def write(tx: DirectTransaction) -> TaskRecord | None:
+            row = tx.returning(_CLAIM, params)
+            if row is None:
+                return None
+            task = TaskRecord(*row)
+            text = message(task) if message is not None else None
+            tx.execute(INSERT_EVENT, event_row(task_id, task.event_seq, RUNNING, task.progress, text, now))
+            return task
+
+        task = self._writes.run(write)
+        if task is None:
+            return None
+        self._listeners.committed(task_id)
+        return task
+
+    def update_progress(
+        self,
+        task_id: str,
+        progress: int,
+        message: str | None = None,
+        match: Mapping[str, Any] | None = None,
+        forward_only: bool = False,
+    ) -> bool:
+        """Record progress (0-100) while the task runs; False once it has left `running`.
+
+        `forward_only`: only if above the stored progress (concurrent reporters, e.g. batch
+        items, then never move it backwards).
+        """
+        now = utc_now()
+        match = dict(match or {})
+        stmt = _progress_statement(tuple(sorted(match)), forward_only)
+        params = {f"w_{name}": value for name, value in match.items()}
+        params |= {"w_task_id": task_id, "v_progress": progress, "v_updated_at": now}
+
+        def write(tx: DirectTransaction) -> bool:
+            row = tx.returning(stmt, params)
+            if row is None:
+                return False
+            tx.execute(INSERT_EVENT, event_row(task_id, row[0], RUNNING, progress, message, now))
+            return True
+
+        if not self._writes.run(write):
+            return False
+        self._listeners.committed(task_id)
+        return True

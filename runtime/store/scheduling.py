@@ -1,0 +1,80 @@
+"""What the runtime asks of task rows to decide what runs next and what to send again.
+
+Read-only: the order of a state key's tasks, and the unfinished tasks a restart or a
+lost node must re-enqueue.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, and_, or_, select
+
+from runtime.store.records import RUNNING, UNFINISHED_STATUSES, TaskRecord
+from runtime.store.schema import tasks
+from runtime.store.task_rows import as_record
+
+
+class SchedulingQueries:
+    """Reads for the executor, the reaper and restart recovery; safe to share between threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def earlier_unfinished(self, task: TaskRecord) -> str | None:
+        """An unfinished task submitted before `task` with its state key, if any (the one to wait for)."""
+        stmt = (
+            select(tasks.c.task_id)
+            .where(
+                tasks.c.tenant_id == task.tenant_id,
+                tasks.c.state_key == task.state_key,
+                tasks.c.status.in_(UNFINISHED_STATUSES),
+                or_(
+                    tasks.c.created_at < task.created_at,
+                    and_(tasks.c.created_at == task.created_at, tasks.c.task_id < task.task_id),
+                ),
+            )
+            .order_by(tasks.c.created_at, tasks.c.task_id)
+            .limit(1)
+        )
+        with self._engine.connect() as conn:
+            return conn.execute(stmt).scalar_one_or_none()
+
+    def next_unfinished(self, tenant_id: str, state_key: str) -> str | None:
+        """The oldest unfinished task of a state key: the one allowed to run next."""
+        stmt = (
+            select(tasks.c.task_id)
+            .where(
+                tasks.c.tenant_id == tenant_id,
+                tasks.c.state_key == state_key,
+                tasks.c.status.in_(UNFINISHED_STATUSES),
+            )
+            .order_by(tasks.c.created_at, tasks.c.task_id)
+            .limit(1)
+        )
+        with self._engine.connect() as conn:
+            return conn.execute(stmt).scalar_one_or_none()
+
+    def unfinished(
+        self,
+        limit: int | None = None,
+        statuses: tuple[str, ...] = UNFINISHED_STATUSES,
+        pool: str | None = None,
+    ) -> list[TaskRecord]:
+        """Pending and running tasks, oldest first: what a restart must re-enqueue."""
+        stmt = (
+            select(tasks)
+            .where(tasks.c.status.in_(statuses), *([tasks.c.pool == pool] if pool else []))
+            .order_by(tasks.c.created_at, tasks.c.task_id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [as_record(row) for row in conn.execute(stmt)]
+
+    def running_on(self, node_id: str) -> list[TaskRecord]:
+        """Tasks a node was running: what to re-queue when that node is marked down."""
+        stmt = (
+            select(tasks)
+            .where(tasks.c.status == RUNNING, tasks.c.executed_on == node_id)
+            .order_by(tasks.c.created_at, tasks.c.task_id)
+        )
+        with self._engine.connect() as conn:
+            return [as_record(row) for row in conn.execute(stmt)]

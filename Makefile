@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test codegen codegen-check lint bench-gateway bench-runtime bench-runtime-breakdown bench-sim loadtest clean
+.PHONY: run test codegen codegen-check lint bench-gateway bench-runtime bench-runtime-breakdown bench-sim loadtest chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ bench-sim: $(STAMP)
 
 loadtest: $(STAMP)
 	$(PY) -m locust -f loadtest/locustfile.py --host http://127.0.0.1:8080
+
+# Faults injected into a real cluster (own redis-server, a PostgreSQL database of its own on
+# 127.0.0.1:5432, grey serve + grey worker); CHAOS_SIZE=small is what the test suite runs.
+CHAOS_SIZE ?= full
+chaos: $(STAMP)
+	$(PY) -m loadtest.chaos --size $(CHAOS_SIZE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -8,6 +8,16 @@
 
 The children run this module: `python -m bench.cluster gateway PORT DATABASE_URL BROKER_URL
 KEY_FILE` and `python -m bench.cluster bare-worker BROKER_URL COUNT THREADS`.
+
+For the chaos suite (`loadtest/chaos`), the cluster as an operator runs it, each piece
+startable, stoppable and killable on its own:
+
+- `GreyCluster`: `grey serve` gateways (`python -m runtime.cli serve`, GREY_WORKER_THREADS=0)
+  and `grey worker` processes (`python -m runtime.cli worker --processes 1 --threads N`),
+  each a `Child` in a session of its own with its output in a log file;
+- `RedisServer`: a redis-server of its own on a free port, no persistence;
+- `PostgresDatabase`: a database of its own (`grey_chaos_<random>`), which can refuse
+  connections for a while, dropped at the end.
 """
 
 from __future__ import annotations
@@ -535,8 +545,10 @@ class GreyCluster:
         return {int((info or {}).get("pid", 0)): node_id for node_id, info in rows}
 
     def stop(self, timeout: float = STOP_SECONDS) -> dict[str, float | None]:
-        """SIGTERM to every process (workers first), SIGKILL past `timeout`; seconds each took."""
-        took = {child.name: child.terminate(timeout) for child in [*self.workers, *self.gateways]}
+        """SIGTERM to every running process (workers first), SIGKILL past `timeout`: the
+        seconds each took to exit, None for those that had to be killed."""
+        running = [child for child in [*self.workers, *self.gateways] if child.alive]
+        took = {child.name: child.terminate(timeout) for child in running}
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

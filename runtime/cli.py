@@ -85,7 +85,8 @@ def worker(
         f"grey worker: pool {chosen.pool}, {chosen.processes} processes x {chosen.threads} threads, "
         f"queues {','.join(chosen.priorities)}, GPUs {devices}"
     )
-    supervise(chosen)
+    # SIGTERM: no new work, running tasks get GREY_SHUTDOWN_GRACE_SECONDS, then go back to pending.
+    supervise(chosen, grace_seconds=settings.shutdown_grace_seconds)
 
 
 @keys.command("create")

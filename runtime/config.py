@@ -87,10 +87,30 @@ class RetryPolicy(_Strict):
 
 
 class HeartbeatConfig(_Strict):
-    """A node whose heartbeat stops for `timeout_seconds` is down; its tasks are re-queued."""
+    """A node whose heartbeat stops for `timeout_seconds` is down; its tasks are re-queued.
+
+    The same clock bounds the runtime's leases (runtime.execution.reconciler): a running
+    attempt's lease and the coordinator's lease last `lease_seconds`, renewed every
+    `interval_seconds`; a pending task whose message was last sent `resend_after_seconds`
+    ago (default 2 x lease) is sent again if its queue holds fewer messages than such tasks.
+    """
 
     interval_seconds: float = Field(default=5.0, gt=0)
     timeout_seconds: float = Field(default=15.0, ge=0)
+    resend_after_seconds: float | None = Field(
+        default=None, gt=0, description="pending tasks unsent this long may be sent again (2 x lease)"
+    )
+
+    @property
+    def lease_seconds(self) -> float:
+        """Lease of a running attempt and of the coordinator: `timeout_seconds`, and at least
+        two heartbeats (a lease renewed every heartbeat survives one missed beat)."""
+        return max(self.timeout_seconds, 2 * self.interval_seconds)
+
+    @property
+    def pending_resend_seconds(self) -> float:
+        """How long a pending task's message may be unaccounted for before it is sent again."""
+        return self.resend_after_seconds or 2 * self.lease_seconds
 
 
 class TenantQuota(_Strict):

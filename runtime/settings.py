@@ -61,8 +61,12 @@ class Settings:
             "blocking_threads": "GREY_BLOCKING_THREADS",
             "worker_threads": "GREY_WORKER_THREADS",
         }
-        if "GREY_SHUTDOWN_GRACE_SECONDS" in env:
-            values["shutdown_grace_seconds"] = float(env["GREY_SHUTDOWN_GRACE_SECONDS"])
+        for name, var in {
+            "shutdown_grace_seconds": "GREY_SHUTDOWN_GRACE_SECONDS",
+            "credential_cache_seconds": "GREY_CREDENTIAL_CACHE_SECONDS",
+        }.items():
+            if var in env:
+                values[name] = float(env[var])
         for name, var in strings.items():
             if var in env:
                 values[name] = env[var]

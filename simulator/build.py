@@ -208,7 +208,7 @@ class Sources:
             else:
                 self._start_stream(i)
         for pool in model.pools:
-            fm = self.cfg.pools[pool.name].failures  # type: ignore[index]
+            fm = self.cfg.pool(pool.name).failures
             if fm is not None:
                 for node in pool.nodes:
                     env.process(self._node_life(node, fm.mtbf_seconds, fm.mttr_seconds))

@@ -178,7 +178,7 @@ class Pool:
     )
 
     def __init__(self, idx: int, name: str, cfg: ClusterConfig) -> None:
-        pc = cfg.pools[name]  # type: ignore[index]
+        pc = cfg.pool(name)
         self.idx = idx
         self.name = name
         self.strict = cfg.queues.policy == "strict"

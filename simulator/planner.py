@@ -204,7 +204,7 @@ def min_stable_nodes(cluster: ClusterConfig, workload: Workload) -> dict[str, in
     load = offered_load(workload)
     out = {}
     for name in POOLS:
-        pc = cluster.pools[name]  # type: ignore[index]
+        pc = cluster.pool(name)
         need = 0
         for res, cap in (
             ("threads", pc.threads_per_node),

@@ -69,7 +69,7 @@ def _block(tw: Model, keys: list[int], window: float) -> dict[str, Any]:
 
 def _pool_block(tw: Model, name: str, window: float) -> dict[str, Any]:
     pool = tw.pools[POOLS.index(name)]
-    pc = tw.cfg.pools[name]  # type: ignore[index]
+    pc = tw.cfg.pool(name)
     w = pool.window
     threads = pc.nodes * pc.threads_per_node
     gpus = pc.nodes * pc.gpus_per_node

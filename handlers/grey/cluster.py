@@ -36,12 +36,13 @@ def _health(services: Services) -> models.ClusterHealth:
     now = datetime.now(UTC)
     last_hour = store.figures.completed_since(now - timedelta(hours=1))
     last_minute = store.figures.completed_since(now - timedelta(minutes=1))
+    depth = services.runtime.queue_depth()
     return models.ClusterHealth(
-        healthy=by_status["active"] > 0,
+        healthy=by_status["active"] > 0 and depth is not None,
         version=services.version,
         nodes=models.NodeCounts(total=len(nodes), **by_status),
         queue=models.QueueStatus(
-            depth=services.runtime.queue_depth(),
+            depth=depth or 0,
             oldest_task_seconds=round((now - oldest).total_seconds(), 3) if oldest else 0.0,
         ),
         utilization=_utilization(nodes),
@@ -55,7 +56,7 @@ def _unreachable_store(services: Services) -> models.ClusterHealth:
         healthy=False,
         version=services.version,
         nodes=models.NodeCounts(total=0, active=0, draining=0, quarantined=0, down=0),
-        queue=models.QueueStatus(depth=services.runtime.queue_depth(), oldest_task_seconds=0.0),
+        queue=models.QueueStatus(depth=services.runtime.queue_depth() or 0, oldest_task_seconds=0.0),
         utilization=_utilization([]),
         throughput=models.Throughput(tasks_per_second=0.0, tasks_last_hour=0),
     )

@@ -11,15 +11,17 @@ from runtime.store.errors import is_unavailable
 
 
 async def get_health(request: models.GetHealthInput, ctx: RequestContext) -> models.ServiceHealth:
-    """Unhealthy (still answered) while the store cannot be read: this gateway can take no work."""
+    """Unhealthy (still answered) while the store or the broker cannot be reached: this gateway
+    can take no work then."""
     try:
         counts = await ctx.services.blocking.run(ctx.services.store.figures.count_by_status)
     except Exception as error:
         if not is_unavailable(error):
             raise
         counts = None
+    broker_answers = await ctx.services.blocking.run(ctx.services.runtime.queue_depth) is not None
     return models.ServiceHealth(
-        healthy=counts is not None,
+        healthy=counts is not None and broker_answers,
         version=ctx.services.version,
         uptime_seconds=round(time.time() - ctx.services.started_at, 3),
         stats=models.ServiceStats(

@@ -54,16 +54,20 @@ class Client:
         self.answers: list[Answer] = []
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._clients: list[httpx.Client] = []  # one per thread that submitted
 
     def _http(self) -> httpx.Client:
         client = getattr(self._local, "client", None)
         if client is None:
             client = self._local.client = httpx.Client(timeout=self.timeout, headers={"X-API-Key": self.key})
+            with self._lock:
+                self._clients.append(client)
         return client
 
-    def submit(self, gateway: int, seconds: float, phase: str) -> Answer:
+    def submit(self, gateway: int, seconds: float, phase: str, priority: str = "normal") -> Answer:
         body = {
             "type": "stateless",
+            "priority": priority,
             "payload": {"function": FUNCTION, "data": {"seconds": seconds, "tag": phase}},
             "timeout_seconds": 600,
             "labels": {"chaos": phase},
@@ -84,8 +88,9 @@ class Client:
             return [a.task_id for a in self.answers if a.accepted and a.task_id]
 
     def close(self) -> None:
-        client = getattr(self._local, "client", None)
-        if client is not None:
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
             client.close()
 
 
@@ -228,7 +233,7 @@ class Observer:
         )
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).tuples().all()
-        return [f"{status}: {message or ''}".strip() for status, message in reversed(rows)]
+        return [f"{status}: {message or ''}".strip() for status, message in reversed(rows)] or ["none"]
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -8,7 +8,8 @@ injects its fault, lifts it, and then the `Run` judges:
   not terminal `bound_seconds` after the fault ended;
 - finished twice: a task with more than one terminal event in `task_events`;
 - runs: `start` lines in the ledger (reported, never a failure: work runs at least once);
-- recovery: from the fault's end until a probe task submitted then has completed.
+- recovery: from the fault's end until a probe task submitted then (priority critical, so
+  it does not wait behind the backlog) has completed; and until every task had ended.
 
 Also a failure: any 500 (or other unexpected answer), a task that ended failed or timed
 out (`chaos_run` itself never fails), a completed task the ledger never saw run, and the
@@ -59,11 +60,14 @@ class Size:
     long_task_seconds: float  # the task running when a gateway gets SIGTERM
     grace_seconds: float | None  # GREY_SHUTDOWN_GRACE_SECONDS (None: the default, 20)
     bound_seconds: float  # every accepted task terminal this long after the fault ended
+    # The scenarios run on SQLite too (None: every one that makes sense there). CI's small
+    # size runs the store-specific one only: the others exercise the broker and processes.
+    sqlite: tuple[str, ...] | None = None
     threads: int = 4
 
 
 SIZES = {
-    "small": Size("small", 8, 0.5, 4, 20, 5.0, 8.0, 6.0, 30.0),
+    "small": Size("small", 8, 0.5, 4, 20, 5.0, 8.0, 6.0, 20.0, sqlite=("sqlite-disk-full",)),
     "full": Size("full", 48, 1.0, 16, 20, 10.0, 30.0, None, 90.0),
 }
 
@@ -238,7 +242,8 @@ class Run:
     # -- after the fault ------------------------------------------------------------------
 
     def recover(self, gateways: list[int] | None = None) -> None:
-        """Probe tasks, one every 0.5 s, until one completes: the recovery time."""
+        """Probe tasks (critical: ahead of any backlog), one every 0.5 s, until one completes:
+        the recovery time."""
         assert self.client is not None and self.observer is not None and self.cluster is not None
         assert self.fault_ended is not None, "the scenario never ended its fault"
         self.mark("probing")
@@ -247,7 +252,7 @@ class Run:
         probes: list[str] = []
         turn = 0
         while time.monotonic() < deadline:
-            answer = self.client.submit(chosen[turn % len(chosen)], 0.0, "probe")
+            answer = self.client.submit(chosen[turn % len(chosen)], 0.0, "probe", priority="critical")
             turn += 1
             if answer.accepted and answer.task_id:
                 probes.append(answer.task_id)
@@ -419,12 +424,17 @@ def postgres_refuses(run: Run) -> None:
     run.settle()
 
 
+def backlog(size: Size) -> int:
+    """Enough tasks that some wait in Redis, beyond what the worker prefetched (2 per thread)."""
+    return max(size.tasks, 6 * size.threads)
+
+
 def redis_restarted_empty(run: Run) -> None:
     """The broker's Redis stops cleanly and starts again empty (queued messages gone) while
     the gateway and the worker keep running."""
     run.start()
     size = run.size
-    run.submit_many(size.tasks, size.task_seconds, "before")
+    run.submit_many(backlog(size), size.task_seconds, "before")
     run.wait_running(min(size.threads, size.tasks))
     run.mark("Redis restarting (empty)")
     run.suite.redis.stop()
@@ -601,7 +611,7 @@ def redis_kill9(run: Run) -> None:
     """kill -9 of Redis (everything in it is lost), submits while it is down, a restart."""
     run.start()
     size = run.size
-    run.submit_many(size.tasks, size.task_seconds, "before")
+    run.submit_many(backlog(size), size.task_seconds, "before")
     run.wait_running(min(size.threads, size.tasks))
     run.mark("kill -9 of Redis")
     run.suite.redis.kill()

@@ -11,8 +11,10 @@ what it needs (redis-server, PostgreSQL) is missing. Everything binds 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -56,7 +58,10 @@ def commit_state() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return f"{head} + uncommitted changes" if dirty else head
+    if not dirty:
+        return head
+    diff = subprocess.run(["git", "diff", "HEAD"], cwd=ROOT, capture_output=True, check=False).stdout
+    return f"{head} + uncommitted changes (diff sha256 {hashlib.sha256(diff).hexdigest()[:10]})"
 
 
 def seconds(value: float | None) -> str:
@@ -73,11 +78,23 @@ def table_rows(outcomes: list[Outcome]) -> list[list[str]]:
         result = o.result.upper() if o.result != "not run" else "not run"
         if o.reasons and o.result != "pass":
             result += ": " + "; ".join(o.reasons)
-        rows.append([o.fault, o.store, *figures, seconds(o.recovery_seconds), result])
+        rows.append(
+            [o.fault, o.store, *figures, seconds(o.recovery_seconds), seconds(o.drained_seconds), result]
+        )
     return rows
 
 
-HEADERS = ["fault", "store", "tasks", "lost", "finished twice", "extra runs", "recovery s", "result"]
+HEADERS = [
+    "fault",
+    "store",
+    "tasks",
+    "lost",
+    "finished twice",
+    "extra runs",
+    "recovery s",
+    "all ended s",
+    "result",
+]
 
 
 def markdown(outcomes: list[Outcome]) -> str:
@@ -87,6 +104,10 @@ def markdown(outcomes: list[Outcome]) -> str:
         "| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in table_rows(outcomes)
     ]
     return "\n".join(lines)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,17 +123,20 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     parser = argparse.ArgumentParser(prog="python -m loadtest.chaos", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument("--size", choices=sorted(SIZES), default="full", help="small: what CI runs")
     parser.add_argument("--stores", default=",".join(STORES), help="postgresql,sqlite (default both)")
     parser.add_argument(
         "--scenarios",
         default="",
-        help="comma-separated keys (default all): " + ", ".join(s.key for s in SCENARIOS),
+        help="comma-separated keys, each run on every store it suits (default: all): "
+        + ", ".join(s.key for s in SCENARIOS),
     )
     parser.add_argument("--json", type=Path, default=None, help="default out/chaos/chaos-<size>.json")
     parser.add_argument("--postgres-admin-url", default=POSTGRES_ADMIN_URL)
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 200)
+    # SIGTERM ends the suite as Ctrl-C does: its processes, database and mount are cleaned up.
+    signal.signal(signal.SIGTERM, _interrupt)
     size = SIZES[args.size]
 
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
@@ -129,12 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[red]chaos suite cannot run: " + "; ".join(missing) + "[/red]")
         return 2
 
-    plan = [
-        (s, store)
-        for s in SCENARIOS
-        for store in stores
-        if store in s.stores and (not wanted or s.key in wanted)
-    ]
+    def planned(key: str, store: str) -> bool:
+        if wanted:
+            return key in wanted  # named: on every store it makes sense on
+        return store != "sqlite" or size.sqlite is None or key in size.sqlite
+
+    plan = [(s, store) for s in SCENARIOS for store in stores if store in s.stores and planned(s.key, store)]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     logs = ROOT / "out" / "chaos" / f"{size.name}-{stamp}"
     json_path = args.json or ROOT / "out" / "chaos" / f"chaos-{size.name}.json"
@@ -180,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         title=f"Chaos suite, size {size.name} ({commit}); {elapsed:.0f} s",
         caption=(
             f"lost: not terminal {size.bound_seconds:.0f} s after the fault ended; extra runs: ledger runs "
-            f"beyond one per task; recovery: fault end -> a new task completed. Heartbeat "
+            f"beyond one per task; recovery: fault end -> a new (critical) task completed; all ended: "
+            f"fault end -> every task terminal. Heartbeat "
             f"{HEARTBEAT[0]:.0f}/{HEARTBEAT[1]:.0f} s, grace {grace:.0f} s, {size.threads} worker threads."
         ),
         show_lines=True,
@@ -206,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         "markdown": markdown(outcomes),
     }
     json_path.write_text(json.dumps(report, indent=2))
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / "result.json").write_text(json.dumps(report, indent=2))
     console.print(f"JSON: {json_path}; logs: {logs}")
     failed = [o for o in outcomes if o.result in ("fail", "error")]
     return 1 if failed else 0

@@ -13,25 +13,27 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 import dramatiq
-from sqlalchemy.exc import OperationalError
 
 from runtime.config import POOLS, PRIORITIES, queue_name
 from runtime.execution.brokers import enqueue_many
+from runtime.execution.errors import broker_unavailable
 from runtime.execution.queues import BATCH_ITEM_ACTOR, DRAMATIQ_PRIORITY, TASK_ACTOR, actor_name
 from runtime.store import TaskRecord
+from runtime.store.errors import is_unavailable
 
 logger = logging.getLogger("grey.actors")
 
-#: Store hiccups (e.g. a locked SQLite file) are retried this often before a message is dropped
-#: (the task stays in the store and a restart or reaper sends it again).
-INFRASTRUCTURE_RETRIES = 5
-
 
 def retry_when(retries: int, error: BaseException) -> bool:
-    """Dramatiq's Retries middleware retries what the executor asks for, and store hiccups."""
+    """What Dramatiq's Retries middleware sends again: what the executor asks for
+    (`dramatiq.Retry`, a task's own transient failure, counted by the executor), and,
+    without limit, a message that met a store or broker outage: the worker waits
+    (Dramatiq's backoff, capped by the cluster config's `retry.backoff_max_seconds`) rather
+    than drop work. Anything else is a bug, and the message is dropped (the task's row
+    stays; the reconciler sends a pending task again)."""
     if isinstance(error, dramatiq.Retry):
         return True
-    return isinstance(error, OperationalError) and retries < INFRASTRUCTURE_RETRIES
+    return is_unavailable(error) or broker_unavailable(error)
 
 
 def needs_no_checks(task: TaskRecord) -> bool:

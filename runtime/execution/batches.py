@@ -9,6 +9,7 @@ the batch's outcome matches no attempt.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import dramatiq
@@ -17,11 +18,13 @@ from dramatiq.middleware import CurrentMessage
 from runtime.execution.actors import Dispatch
 from runtime.execution.executor import Executor, error_detail, jsonable, ms, since_ms
 from runtime.execution.functions import InvalidInput, get_function, is_transient
-from runtime.execution.interrupts import TaskCancelled, TaskTimedOut
+from runtime.execution.interrupts import TaskCancelled, TaskHandedBack, TaskTimedOut
 from runtime.execution.nodes import Request
 from runtime.store import Store, TaskRecord
 from runtime.store.coltypes import utc_now
 from runtime.store.records import COMPLETED, FAILED, RUNNING, TIMEOUT
+
+logger = logging.getLogger("grey.batches")
 
 
 def send_missing_items(store: Store, dispatch: Dispatch, task: TaskRecord) -> bool:
@@ -88,6 +91,9 @@ class Batches:
                 status, result, error = COMPLETED, jsonable(output), None
             except TaskCancelled:
                 return
+            except TaskHandedBack:  # this worker is stopping: the item runs elsewhere
+                self._send_again(task, index)
+                return
             except TaskTimedOut:
                 self._timed_out(task)
                 return
@@ -110,6 +116,13 @@ class Batches:
             )
         if finished >= total:
             self._finish(task)
+
+    def _send_again(self, task: TaskRecord, index: int) -> None:
+        dispatch = self.executor.dispatch
+        try:
+            dispatch.broker.enqueue(dispatch.item_messages(task, [index])[0])
+        except Exception:  # the batch's lease runs out and the reconciler sends what is missing
+            logger.warning("could not send item %d of %s again", index, task.task_id, exc_info=True)
 
     def _finish(self, task: TaskRecord) -> None:
         """Completed when every item completed, else failed; the result lists every item."""

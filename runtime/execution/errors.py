@@ -35,9 +35,14 @@ class NotSent(ExecutionError):
 def broker_unavailable(error: BaseException) -> bool:
     """True for a broker that cannot be reached now (Redis, RabbitMQ, or Dramatiq's word for
     either): worth waiting for, never a reason to drop work or answer 500."""
-    if isinstance(error, dramatiq.errors.ConnectionError | ConnectionError | TimeoutError):
+    if isinstance(error, dramatiq.errors.BrokerConnectionError | ConnectionError | TimeoutError):
         return True
-    module = type(error).__module__
-    return (module.startswith("redis") and type(error).__name__ in ("ConnectionError", "TimeoutError")) or (
-        module.startswith("pika") and "Connection" in type(error).__name__
-    )
+    # By name, so that neither client library need be imported; subclasses too (redis's
+    # BusyLoadingError while a restarted server loads, pika's StreamLostError...).
+    for kind in type(error).__mro__:
+        module = kind.__module__
+        if module.startswith("redis") and kind.__name__ in ("ConnectionError", "TimeoutError"):
+            return True
+        if module.startswith("pika") and "Connection" in kind.__name__:
+            return True
+    return False

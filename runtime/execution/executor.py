@@ -5,6 +5,12 @@ worker claimed), so a redelivered or duplicated message never runs a finished ta
 and never moves a status backwards, and a node that was given up on cannot finish a task
 that has since been re-queued. A task reaches the store through two writes only: its
 claim (`claim`) and its outcome (`record`). Batches (runtime.execution.batches) use both.
+
+A claim leases the attempt for `heartbeat.lease_seconds`; the worker pool renews the
+leases of what runs at every heartbeat, and the reconciler re-queues an attempt whose
+lease ran out (runtime.execution.reconciler). An outcome the store cannot take now is
+written again until the lease would have run out; a worker stopping hands its running
+attempts back (`hand_back`): pending again, no retry spent.
 """
 
 from __future__ import annotations
@@ -14,21 +20,22 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
 
 import dramatiq
 from sqlalchemy import Connection
 
-from runtime.config import RetryPolicy
+from runtime.config import HeartbeatConfig, RetryPolicy
 from runtime.execution.actors import Dispatch
 from runtime.execution.functions import InvalidInput, TaskContext, get_function, is_transient
 from runtime.execution.gpu import GpuDevice
-from runtime.execution.interrupts import Interrupter, TaskCancelled, TaskTimedOut
+from runtime.execution.interrupts import Interrupter, TaskCancelled, TaskHandedBack, TaskTimedOut
 from runtime.execution.nodes import Request, ResourceGate
 from runtime.execution.pipeline import StepFailed, run_pipeline
 from runtime.store import Store, TaskRecord
 from runtime.store.coltypes import utc_now
+from runtime.store.errors import is_unavailable
 from runtime.store.records import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, TIMEOUT
 
 logger = logging.getLogger("grey.executor")
@@ -37,6 +44,10 @@ ENDED_BADLY = (FAILED, CANCELLED, TIMEOUT)
 #: Waiting for dependencies or for an earlier task of the same state key: re-checked after
 #: 50 ms, doubling up to 1 s (and at once when the earlier stateful task finishes).
 WAIT_FIRST_MS, WAIT_MAX_MS = 50, 1000
+#: An outcome the store cannot take is written again after 50 ms, doubling up to 1 s.
+STORE_RETRY_FIRST_SECONDS, STORE_RETRY_MAX_SECONDS = 0.05, 1.0
+
+T = TypeVar("T")
 
 
 def ms(seconds: float) -> int:
@@ -88,9 +99,13 @@ class Executor:
         retry: RetryPolicy,
         batches: Callable[[Executor], BatchRunner],
         device: GpuDevice | None = None,
+        heartbeat: HeartbeatConfig | None = None,
     ) -> None:
         self.store, self.dispatch, self.node_id = store, dispatch, node_id
         self.gate, self.interrupter, self.retry, self.device = gate, interrupter, retry, device
+        heartbeat = heartbeat or HeartbeatConfig()
+        self.lease_seconds = heartbeat.lease_seconds
+        self.resend_after_seconds = heartbeat.pending_resend_seconds
         self.batches = batches(self)
 
     # -- tasks ----------------------------------------------------------------------------
@@ -106,7 +121,7 @@ class Executor:
         request = Request.of(task.resources)
         if not self.gate.fits(request):
             # Another node of the pool may be bigger; submit checked that one exists.
-            self.dispatch.send(task, delay_ms=1000, waits=waits)
+            self._later(task, 1000, waits)
             return
         with self.gate.hold(request):
             if task.type == "batch":
@@ -131,6 +146,7 @@ class Executor:
                 node_id=self.node_id,
                 now=now,
                 queue_time_ms=max(0, round(now.timestamp() * 1000) - created_ms),
+                lease_expires_at=self.lease_until(now),
                 device_emulated=bool(self.device and self.device.emulated),
                 message=lambda claimed: f"running on {self.node_id} (attempt {claimed.attempt})",
             )
@@ -164,7 +180,24 @@ class Executor:
 
     def _wait(self, task: TaskRecord, waits: int) -> None:
         delay = min(WAIT_MAX_MS, WAIT_FIRST_MS * 2 ** min(waits, 10))
-        self.dispatch.send(task, delay_ms=delay, waits=waits + 1)
+        self._later(task, delay, waits + 1)
+
+    def _later(self, task: TaskRecord, delay_ms: int, waits: int) -> None:
+        """Sends a pending task's message again after `delay_ms` (a re-check). Its row says
+        the message is out (`sent_at`), refreshed at most every half resend threshold, so
+        the reconciler does not take a task that waits, message and all, for one whose
+        message is gone."""
+        self.dispatch.send(task, delay_ms=delay_ms, waits=waits)
+        now = utc_now()
+        if task.sent_at is None or (now - task.sent_at).total_seconds() > self.resend_after_seconds / 2:
+            try:
+                self.store.lifecycle.mark_sent([task.task_id], now + timedelta(milliseconds=delay_ms))
+            except Exception:  # the message is out: at worst the reconciler sends one more
+                logger.warning("could not record the send of %s", task.task_id, exc_info=True)
+
+    def lease_until(self, now: datetime) -> datetime:
+        """When the lease of an attempt claimed or renewed at `now` runs out."""
+        return now + timedelta(seconds=self.lease_seconds)
 
     def claim(self, task: TaskRecord, message: str) -> tuple[int, datetime] | None:
         """pending -> running for this node; the attempt number and start time, or None."""
@@ -186,6 +219,7 @@ class Executor:
             attempt=attempt,
             progress=0,
             device_emulated=emulated,
+            lease_expires_at=self.lease_until(now),
         )
         return (attempt, now) if claimed else None
 
@@ -226,6 +260,8 @@ class Executor:
                 output = self._call(task, ctx)
         except TaskCancelled:
             pass  # the store already says cancelled (or the task was re-queued elsewhere)
+        except TaskHandedBack:
+            self.hand_back(task, attempt, "its worker is stopping")
         except TaskTimedOut:
             self._timed_out(task, attempt, started, time.perf_counter() - clock)
         except Exception as error:
@@ -259,13 +295,18 @@ class Executor:
         timing: dict[str, Any] | None = None,
         also: Callable[[Connection], None] | None = None,
         from_status: str = RUNNING,
+        sent_at: datetime | None = None,
     ) -> bool:
         """The one way an outcome reaches the store, with the fields its status needs.
 
         completed: `result`, progress 100, no error. failed: `error` and `result` (a
         pipeline's steps so far, else None). timeout: `error`. pending, a retry:
-        retry_count + 1, `error`, progress 0. `timing` adds the finish fields
-        (completed_at, duration_ms, execution_time_ms) a finished outcome has.
+        retry_count + 1, `error`, progress 0, and when its message is due (`sent_at`,
+        default now). `timing` adds the finish fields (completed_at, duration_ms,
+        execution_time_ms) a finished outcome has.
+
+        A store that cannot take the write now (down, locked) is asked again, for up to a
+        lease (`patiently`): the outcome of work done is not lost to a short outage.
 
         Conditional on `from_status` (running, or pending for a task that never started)
         and on `attempt`, the attempt this worker claimed (None for a batch, whose items
@@ -275,23 +316,74 @@ class Executor:
         """
         fields: dict[str, Any]
         if status == PENDING:
-            fields = {"retry_count": task.retry_count + 1, "error": error, "progress": 0}
+            fields = {
+                "retry_count": task.retry_count + 1,
+                "error": error,
+                "progress": 0,
+                "sent_at": sent_at or utc_now(),
+            }
         elif status == COMPLETED:
             fields = {"result": result, "error": None, "progress": 100}
         elif status == FAILED:
             fields = {"error": error, "result": result}
         else:
             fields = {"error": error}
-        return self.store.lifecycle.transition(
-            task.task_id,
-            from_statuses=(from_status,),
-            to_status=status,
-            match=None if attempt is None else {"attempt": attempt},
-            message=message,
-            also=also,
-            **fields,
-            **(timing or {}),
+        return self.patiently(
+            lambda: self.store.lifecycle.transition(
+                task.task_id,
+                from_statuses=(from_status,),
+                to_status=status,
+                match=None if attempt is None else {"attempt": attempt},
+                message=message,
+                also=also,
+                **fields,
+                **(timing or {}),
+            )
         )
+
+    def patiently(self, write: Callable[[], T]) -> T:
+        """`write()`, again while the store is unavailable (50 ms doubling to 1 s), for up
+        to a lease: by then the reconciler may have re-queued the attempt, and the write
+        would match nothing anyway. Then the error goes to Dramatiq's Retries (the message
+        waits there; the task's lease brings it back)."""
+        deadline = time.monotonic() + self.lease_seconds
+        delay = STORE_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                return write()
+            except Exception as error:
+                if not is_unavailable(error) or time.monotonic() + delay > deadline:
+                    raise
+                logger.warning("store unavailable (%s); writing again in %.2fs", type(error).__name__, delay)
+            time.sleep(delay)
+            delay = min(STORE_RETRY_MAX_SECONDS, delay * 2)
+
+    def hand_back(self, task: TaskRecord, attempt: int, why: str) -> bool:
+        """running -> pending for an attempt this worker gives up without failing it (its
+        process is stopping): no retry spent, the attempt named in the event; its message
+        is sent again at once, for another worker. False: the attempt had moved on.
+
+        One try: a stopping worker does not wait for the store (if it cannot write, the
+        attempt's lease runs out and the reconciler re-queues it)."""
+        try:
+            moved = self.store.lifecycle.transition(
+                task.task_id,
+                from_statuses=(RUNNING,),
+                to_status=PENDING,
+                match={"attempt": attempt},
+                message=f"attempt {attempt} handed back by {self.node_id}: {why}",
+                progress=0,
+                sent_at=utc_now(),
+            )
+        except Exception:
+            logger.warning("could not hand %s back; its lease will", task.task_id, exc_info=True)
+            return False
+        if moved:
+            try:
+                self.dispatch.send(task)
+            except Exception:  # the reconciler sends a pending task whose message is missing
+                logger.warning("could not send %s again", task.task_id, exc_info=True)
+        return moved
 
     def _finish_timing(self, task: TaskRecord, started: datetime, seconds: float) -> dict[str, Any]:
         """Finish fields of an attempt: the duration runs from the task's first start."""
@@ -374,7 +466,8 @@ class Executor:
         base = self.retry.backoff_base_seconds * 2 ** (retry - 1)
         delay = min(self.retry.backoff_max_seconds, base * random.uniform(1.0, 1.25))
         message = f"retry {retry}/{self.retry.max_retries} in {delay:.2f}s: {detail['message']}"
-        if self.record(task, PENDING, message, attempt=attempt, error=detail):
+        due = utc_now() + timedelta(seconds=delay)  # the message waits in a delay queue until then
+        if self.record(task, PENDING, message, attempt=attempt, error=detail, sent_at=due):
             raise dramatiq.Retry(f"transient failure of {task.task_id}", delay=ms(delay))
         return True
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, RootModel, ValidationError
 
-from runtime.execution.interrupts import TaskCancelled, TaskTimedOut
+from runtime.execution.interrupts import TaskCancelled, TaskHandedBack, TaskTimedOut
 
 DEFAULT_TASK_MODULES = "handlers.task_functions"
 
@@ -150,13 +150,15 @@ class TaskContext:
             self._progress(max(0, min(100, int(percent))), message)
 
     def stop(self, reason: str) -> None:
-        """Asks the function to stop at its next check (cancel, timeout, lost node)."""
+        """Asks the function to stop at its next check (cancel, timeout, shutdown, lost node)."""
         self._stop_reason = reason
         self._stop.set()
 
     def check(self) -> None:
         if self._stop.is_set():
-            raise TaskTimedOut() if self._stop_reason == "timeout" else TaskCancelled()
+            if self._stop_reason == "timeout":
+                raise TaskTimedOut()
+            raise TaskHandedBack() if self._stop_reason == "shutdown" else TaskCancelled()
         if time.monotonic() >= self.deadline:
             raise TaskTimedOut()
 

@@ -108,7 +108,10 @@ class Intake:
             for index, outcome in zip(checked, stored, strict=True):
                 outcomes[index] = outcome
             to_send = [i for i in checked if not isinstance(outcomes[i], Exception)]
-            sent = self._send_many([outcomes[i] for i in to_send])
+            try:
+                sent = self._send_many([outcomes[i] for i in to_send])
+            except Exception as error:  # the broker refused the whole batch: each is stored
+                sent = [error] * len(to_send)
             for index, outcome in zip(to_send, sent, strict=True):
                 if isinstance(outcome, Exception):
                     outcomes[index] = _unsent(outcomes[index], outcome)
@@ -139,11 +142,12 @@ class Intake:
 
 
 def _unsent(task: TaskRecord, error: Exception) -> NotSent:
-    """Stored but not sent: the row stays pending and a restart's recovery sends it.
+    """Stored but not sent: the row stays pending and the reconciler sends it again.
     The answer names its id, since retrying the submit would make a second task."""
     logger.warning("broker refused %s: %s", task.task_id, error)
     return NotSent(
-        "The broker did not take the task; it is stored as pending and is sent again when a gateway restarts",
+        "The broker did not take the task; it is stored as pending and will be sent again once "
+        "the broker is back (the reconciler re-sends pending work whose message is missing)",
         task_id=task.task_id,
     )
 

@@ -30,6 +30,9 @@ class Stoppable(Protocol):
     @property
     def deadline(self) -> float: ...
 
+    @property
+    def attempt(self) -> int: ...
+
     def stop(self, reason: str) -> None: ...
 
 
@@ -49,6 +52,19 @@ class TaskCancelled(TaskInterrupted):
 
 class TaskTimedOut(TaskInterrupted):
     """The task ran past its `timeout_seconds`."""
+
+
+class TaskHandedBack(TaskInterrupted):
+    """The worker is shutting down and its grace is over: the attempt goes back to pending."""
+
+
+#: The exception that stops a task interrupted for each reason (`lost`: a test's crash).
+ERRORS: dict[str, type[TaskInterrupted]] = {
+    "cancelled": TaskCancelled,
+    "timeout": TaskTimedOut,
+    "shutdown": TaskHandedBack,
+    "lost": TaskTimedOut,
+}
 
 
 @dataclass
@@ -87,6 +103,11 @@ class Interrupter:
         with self._lock:
             return sorted({entry.task_id for entry in self._running.values()})
 
+    def running_attempts(self) -> list[tuple[str, int]]:
+        """(task id, attempt) of every task running here: the leases this worker renews."""
+        with self._lock:
+            return sorted({(entry.task_id, entry.ctx.attempt) for entry in self._running.values()})
+
     @contextmanager
     def guard(self, task_id: str, ctx: Stoppable) -> Iterator[None]:
         """The span in which this thread may be interrupted: the task function only."""
@@ -106,7 +127,7 @@ class Interrupter:
                     continue
 
     def interrupt(self, task_id: str, reason: str) -> bool:
-        """Stop every running part of `task_id` (`cancelled`, `timeout`, `lost`)."""
+        """Stop every running part of `task_id` (`cancelled`, `timeout`, `shutdown`, `lost`)."""
         found = False
         now = time.monotonic()
         with self._lock:
@@ -132,5 +153,4 @@ class Interrupter:
                     entry.ctx.stop("timeout")
                 elif entry.stop_at is not None and now >= entry.stop_at and not entry.raised:
                     entry.raised = True
-                    error = TaskCancelled if entry.reason == "cancelled" else TaskTimedOut
-                    raise_thread_exception(thread_id, error)
+                    raise_thread_exception(thread_id, ERRORS.get(entry.reason or "", TaskTimedOut))

@@ -5,6 +5,10 @@ live node notices first (one conditional UPDATE, so only one of them acts); the 
 was running go back to pending and to the queue, and so do the pending tasks of its pool,
 whose messages it may have prefetched. Redelivered duplicates are harmless: a task starts
 only through the conditional pending -> running transition.
+
+Each heartbeat also runs the reconciler (runtime.execution.reconciler) if this node holds
+the coordinator lease: running attempts whose lease expired, whatever their node's state,
+and pending tasks whose message is missing from the broker.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from typing import Any
 
 from runtime.config import HeartbeatConfig
 from runtime.execution import host
+from runtime.execution.reconciler import Reconciler
 from runtime.store import NodeRecord, Store, TaskRecord
 from runtime.store.coltypes import utc_now
+from runtime.store.errors import is_unavailable
 from runtime.store.records import PENDING, RUNNING
 
 logger = logging.getLogger("grey.nodes")
@@ -160,8 +166,9 @@ class Reaper:
                 from_statuses=(RUNNING,),
                 to_status=PENDING,
                 match={"executed_on": node_id, "attempt": task.attempt},
-                message=f"node {node_id} stopped heartbeating; re-queued",
+                message=f"node {node_id} stopped heartbeating; attempt {task.attempt} re-queued",
                 progress=0,
+                sent_at=utc_now(),
             ):
                 moved += 1
                 self.resend(task)
@@ -174,7 +181,8 @@ class Reaper:
 
 
 class NodeAgent:
-    """Registers one node, heartbeats for it and runs the reaper, on one daemon thread."""
+    """Registers one node, heartbeats for it and runs the reaper and the reconciler, on
+    one daemon thread."""
 
     def __init__(
         self,
@@ -187,9 +195,11 @@ class NodeAgent:
         on_status: Callable[[str], None] | None = None,
         on_beat: Callable[[], None] | None = None,
         reaper: Reaper | None = None,
+        reconciler: Reconciler | None = None,
     ) -> None:
         self.store, self.spec, self.heartbeat = store, spec, heartbeat
         self._running, self._details, self._on_status, self.reaper = running, details, on_status, reaper
+        self.reconciler = reconciler
         self._on_beat = on_beat
         self.status = ACTIVE
         self.started_at = utc_now()
@@ -224,6 +234,9 @@ class NodeAgent:
         self._thread.start()
 
     def stop(self, mark_down: bool = True) -> None:
+        """Stop heartbeating; `mark_down` (a clean stop): the node is down at once, and the
+        coordinator lease, if it held it, is released. Without it (a crash, in tests) its
+        peers notice by themselves."""
         self._stopped.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -233,9 +246,12 @@ class NodeAgent:
                 self.store.nodes.set_status(self.spec.node_id, DOWN)
             except Exception:
                 logger.warning("could not mark node %s down", self.spec.node_id, exc_info=True)
+            if self.reconciler is not None:
+                self.reconciler.release(self.spec.node_id)
 
     def beat(self) -> None:
-        """One heartbeat (and reaper pass); re-registers a node that was given up on."""
+        """One heartbeat (then the reaper, then the reconciler if this node holds the
+        coordinator lease); re-registers a node that was given up on."""
         status = self.store.nodes.heartbeat(
             self.spec.node_id, utc_now(), self._running(), info={**self.spec.info, **self._details()}
         )
@@ -248,6 +264,8 @@ class NodeAgent:
             self._on_beat()
         if self.reaper is not None:
             self.reaper.tick()
+        if self.reconciler is not None:
+            self.reconciler.tick(self.spec.node_id)
 
     def _set_status(self, status: str) -> None:
         if status != self.status:
@@ -259,5 +277,7 @@ class NodeAgent:
         while not self._stopped.wait(self.heartbeat.interval_seconds):
             try:
                 self.beat()
-            except Exception:
+            except Exception as error:
+                if self.reconciler is not None and is_unavailable(error):
+                    self.reconciler.lost_contact()
                 logger.warning("heartbeat of %s failed", self.spec.node_id, exc_info=True)

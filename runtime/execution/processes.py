@@ -3,6 +3,11 @@
 The parent starts `--processes` children (a GPU pool: one per GPU, pinned with
 CUDA_VISIBLE_DEVICES), restarts any that dies, and stops them all on SIGINT/SIGTERM.
 Each child runs one `WorkerPool` (`--threads` worker threads on the pool's `--queues`).
+
+Stopping is bounded by `GREY_SHUTDOWN_GRACE_SECONDS` (default 20): a child takes no new
+work, lets running tasks finish for the grace, then hands what still runs back to pending
+for another worker, and exits (grace + ~2 s); the parent kills a child still there
+`KILL_AFTER_GRACE_SECONDS` after the grace.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ logger = logging.getLogger("grey.worker")
 
 DEVICE_VARIABLE = "GREY_WORKER_DEVICE"
 RESTART_DELAY_SECONDS = 1.0
+#: A child still running this long after the grace is killed (its leases bring its tasks back).
+KILL_AFTER_GRACE_SECONDS = 5.0
 
 
 class WorkerStartError(RuntimeError):
@@ -111,8 +118,10 @@ def _child_env(device: GpuDevice | None) -> dict[str, str]:
     return env
 
 
-def supervise(plan_: WorkerPlan, stop: threading.Event | None = None) -> None:
-    """Start the children and keep them running until SIGINT/SIGTERM (or `stop`)."""
+def supervise(plan_: WorkerPlan, stop: threading.Event | None = None, grace_seconds: float = 20.0) -> None:
+    """Start the children and keep them running until SIGINT/SIGTERM (or `stop`); then
+    stop them, each within `grace_seconds` (they read it from GREY_SHUTDOWN_GRACE_SECONDS)
+    plus `KILL_AFTER_GRACE_SECONDS`."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -135,7 +144,7 @@ def supervise(plan_: WorkerPlan, stop: threading.Event | None = None) -> None:
         for child in children:
             if child is not None and child.poll() is None:
                 child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + grace_seconds + KILL_AFTER_GRACE_SECONDS
         for child in children:
             if child is not None:
                 try:
@@ -176,7 +185,8 @@ def child_main(argv: list[str] | None = None) -> None:
         "worker %s: pool %s, %d threads, queues %s", pool.node_id, args.pool, args.threads, pool.queues
     )
     stop.wait()
-    runtime.close()
+    logger.info("worker %s stopping (grace %.1fs)", pool.node_id, settings.shutdown_grace_seconds)
+    runtime.close()  # the pool's bounded stop: see WorkerPool.stop
     store.dispose()
 
 

@@ -3,12 +3,14 @@
 Building it opens nothing that runs: `Services.open` builds one so the gateway can send
 messages, and tests drive such a gateway with no worker at all. `start()` registers the
 gateway node, re-enqueues what the store holds as unfinished, and (embedded default)
-starts the in-process cpu pool.
+starts the in-process cpu pool. Every node it starts (gateway, pools) competes for the
+coordinator lease and, holding it, runs the reconciler (runtime.execution.reconciler).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import dramatiq
@@ -21,10 +23,12 @@ from runtime.execution.events import EventBus, open_bus
 from runtime.execution.intake import Intake
 from runtime.execution.nodes import DOWN, NodeAgent, NodeSpec, Reaper
 from runtime.execution.queues import all_queues
+from runtime.execution.reconciler import Reconciler
 from runtime.execution.submission import SubmissionChecks
 from runtime.execution.workers import PoolOptions, WorkerPool
 from runtime.settings import Settings
-from runtime.store import NodeRecord, Store, TaskRecord
+from runtime.store import LeaseRecord, NodeRecord, Store, TaskRecord
+from runtime.store.coltypes import utc_now
 from runtime.store.records import PENDING, RUNNING
 
 logger = logging.getLogger("grey.runtime")
@@ -48,6 +52,13 @@ class Runtime:
         self.intake = Intake(store, self.dispatch.send_many, checks)  # the gateway's submits
         self.bus: EventBus = open_bus(settings.broker_url, store)
         store.listeners.append(self.bus)
+        self.reconciler = Reconciler(
+            store,
+            self.dispatch,
+            self.resend,
+            cluster.heartbeat,
+            ready=lambda queues: brokers.ready_counts(self.broker, queues),
+        )
         self.pools: list[WorkerPool] = []
         self.agent: NodeAgent | None = None
         self.started = False
@@ -71,7 +82,9 @@ class Runtime:
         own: list[str] = []
         if gateway_node_id is not None:
             spec = NodeSpec.of_this_machine(gateway_node_id, "gateway", address=address)
-            self.agent = NodeAgent(self.store, spec, self.cluster.heartbeat, reaper=self.reaper())
+            self.agent = NodeAgent(
+                self.store, spec, self.cluster.heartbeat, reaper=self.reaper(), reconciler=self.reconciler
+            )
             self.agent.start()
             own += [gateway_node_id, embedded_node_id(gateway_node_id)]
         if recover:
@@ -90,14 +103,24 @@ class Runtime:
             bus=self.bus,
             cluster=self.cluster,
             reaper=self.reaper(),
+            reconciler=self.reconciler,
         ).start()
         self.pools.append(pool)
         return pool
 
-    def stop(self) -> None:
+    def stop(self, grace_seconds: float | None = None) -> None:
+        """Stops the intake, the pools (all at once: each gives its running tasks
+        `grace_seconds`, default the settings' `shutdown_grace_seconds`, then hands back
+        what still runs), the gateway node and the bus."""
         self.intake.stop()
-        for pool in reversed(self.pools):
-            pool.stop()
+        grace = self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds
+        stopping = [
+            threading.Thread(target=pool.stop, args=(grace,), name="grey-pool-stop") for pool in self.pools
+        ]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
         self.pools.clear()
         if self.agent is not None:
             self.agent.stop(mark_down=True)
@@ -147,8 +170,9 @@ class Runtime:
                     from_statuses=(RUNNING,),
                     to_status=PENDING,
                     match={"executed_on": task.executed_on, "attempt": task.attempt},
-                    message="re-queued after a restart",
+                    message=f"re-queued after a restart (attempt {task.attempt})",
                     progress=0,
+                    sent_at=utc_now(),
                 ):
                     continue
             self.dispatch.send(task)
@@ -166,8 +190,13 @@ class Runtime:
             self._nodes = (now, nodes)
         return nodes
 
-    def queue_depth(self) -> int:
+    def queue_depth(self) -> int | None:
+        """Messages waiting in the broker; None while the broker cannot be reached."""
         return brokers.queue_depth(self.broker, all_queues())
+
+    def coordinator(self) -> LeaseRecord | None:
+        """The coordinator lease (holder node, term, expiry) as the store has it."""
+        return self.reconciler.current()
 
 
 def embedded_node_id(gateway_node_id: str | None) -> str:

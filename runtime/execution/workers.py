@@ -4,6 +4,11 @@
 starts worker *processes* with Dramatiq's CLI semantics (`--processes`, `--threads`,
 `--queues`), each one a `WorkerPool` and a node of its own; a GPU pool starts one process
 per GPU, pinned with CUDA_VISIBLE_DEVICES.
+
+At every heartbeat a pool renews the leases of the attempts it runs (one UPDATE). Stopping
+is bounded (`stop(grace_seconds)`): it takes no new work (prefetched messages go back to
+the broker), lets running tasks finish for the grace, then interrupts what still runs
+and hands those attempts back to pending (no retry spent) for another worker.
 """
 
 from __future__ import annotations
@@ -12,10 +17,13 @@ import itertools
 import logging
 import os
 import threading
+import time
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
+from dramatiq.common import iter_queue
 
 from runtime.config import PRIORITIES, ClusterConfig
 from runtime.execution import host
@@ -25,11 +33,13 @@ from runtime.execution.brokers import remove_worker_middleware
 from runtime.execution.events import EventBus
 from runtime.execution.executor import Executor
 from runtime.execution.gpu import GpuDevice, refresh
-from runtime.execution.interrupts import Interrupter
-from runtime.execution.nodes import ACCEPTING, NodeAgent, NodeSpec, Reaper, ResourceGate, hostname
+from runtime.execution.interrupts import GRACE_SECONDS, Interrupter
+from runtime.execution.nodes import ACCEPTING, DRAINING, NodeAgent, NodeSpec, Reaper, ResourceGate, hostname
 from runtime.execution.queues import pool_queues
+from runtime.execution.reconciler import Reconciler
 from runtime.store import Store
-from runtime.store.records import CANCELLED
+from runtime.store.coltypes import utc_now
+from runtime.store.records import CANCELLED, RUNNING
 
 logger = logging.getLogger("grey.workers")
 
@@ -37,6 +47,10 @@ _POOLS_STARTED = itertools.count()
 
 #: Idle wake-up of worker and consumer threads (ms); Redis polls urgent queues faster still.
 WORKER_TIMEOUT_MS = 100
+#: Running tasks get this long to finish when a pool stops (GREY_SHUTDOWN_GRACE_SECONDS).
+DEFAULT_GRACE_SECONDS = 20.0
+#: After the grace, interrupted tasks get this long to hand themselves back.
+HAND_BACK_SECONDS = GRACE_SECONDS + 1.0
 
 
 @dataclass(frozen=True)
@@ -58,7 +72,8 @@ class WorkerPool:
     """One Dramatiq Worker for one pool, registered as one node; started and stopped explicitly.
 
     It consumes from `dispatch`'s broker, runs what it receives with an executor attached
-    to `dispatch`, hears cancel requests on `bus`, and its node runs `reaper` on each beat.
+    to `dispatch`, hears cancel requests on `bus`, and its node runs `reaper` and
+    `reconciler` on each beat.
     """
 
     def __init__(
@@ -70,6 +85,7 @@ class WorkerPool:
         bus: EventBus,
         cluster: ClusterConfig,
         reaper: Reaper | None,
+        reconciler: Reconciler | None = None,
     ) -> None:
         self.options, self.store, self.dispatch, self.bus = options, store, dispatch, bus
         self.node_id = options.node_id or options.default_node_id()
@@ -90,6 +106,7 @@ class WorkerPool:
             retry=cluster.retry,
             batches=Batches,
             device=options.device,
+            heartbeat=cluster.heartbeat,
         )
         spec = NodeSpec.of_this_machine(
             self.node_id,
@@ -110,11 +127,13 @@ class WorkerPool:
             running=lambda: len(self.interrupter.running_task_ids()),
             details=self._details,
             on_status=self._on_status,
-            on_beat=self._sweep_cancelled,
+            on_beat=self._on_beat,
             reaper=reaper,
+            reconciler=reconciler,
         )
         self._worker: dramatiq.Worker | None = None
         self._lock = threading.Lock()
+        self._stopping = self._killed = False
 
     @property
     def queues(self) -> list[str]:
@@ -128,16 +147,96 @@ class WorkerPool:
         self._consume()
         return self
 
-    def stop(self, timeout_ms: int = 10000) -> None:
+    def stop(self, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> list[str]:
+        """Bounded stop: no new work, running tasks get `grace_seconds` to finish, then
+        what still runs is interrupted and handed back to pending (its attempt recorded,
+        no retry spent) and sent again for another worker. Returns the ids of the tasks
+        still running after the grace (interrupted).
+
+        Heartbeats, and so lease renewals, go on until the end; the node is marked
+        draining meanwhile and down at the end. Takes at most the grace plus ~2 s (the
+        hand-back wait, `HAND_BACK_SECONDS`, and Dramatiq's own stop).
+        """
+        killed = self._killed  # a crash (tests): nothing left to drain
+        self._stopping = True
+        deadline = time.monotonic() + (0.0 if killed else grace_seconds)
+        try:
+            if not killed:
+                self.store.nodes.set_status(self.node_id, DRAINING)
+        except Exception:
+            logger.warning("could not mark node %s draining", self.node_id, exc_info=True)
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:  # (None: paused by a drain or quarantine, or stopped before)
+            self._stop_taking_work(worker)
+        self._wait_idle(worker, deadline)
+        running = set() if killed else {task_id for task_id, _ in self.interrupter.running_attempts()}
+        for task_id in running:
+            self.interrupter.interrupt(task_id, "shutdown")
+        if running:
+            logger.warning("node %s: %d tasks still running after the grace", self.node_id, len(running))
+            self._wait_idle(worker, time.monotonic() + HAND_BACK_SECONDS)
+            self._hand_back_stuck()
+        if worker is not None:
+            worker.stop(timeout=500)  # Dramatiq's own stop: requeues what is left, closes consumers
+            remove_worker_middleware(self.dispatch.broker, worker)
         self.agent.stop(mark_down=True)
-        self._pause(timeout_ms)
         self.interrupter.stop()
         self.bus.remove_cancel_handler(self._on_cancel)
         self.dispatch.detach(self.options.pool, self.executor)
+        return sorted(running)
+
+    def _stop_taking_work(self, worker: dramatiq.Worker) -> None:
+        """Worker threads take no new message (each finishes the one it runs); consumers
+        stop fetching; what they had fetched goes back to the broker now, not after the
+        grace. (Dramatiq's `Worker.stop` would keep consuming while the threads finish.)"""
+        for thread in worker.workers:
+            thread.stop()
+        consumers = list(worker.consumers.values())
+        for consumer in consumers:
+            consumer.stop()
+        deadline = time.monotonic() + 2.0  # a consumer waiting to reconnect may not return sooner
+        for consumer in consumers:
+            consumer.join(timeout=max(0.0, deadline - time.monotonic()))
+        by_queue: dict[str, list[Any]] = defaultdict(list)
+        for item in iter_queue(worker.work_queue):  # fetched, not started
+            by_queue[item.message.queue_name].append(item.message)
+        for name, consumer in worker.consumers.items():  # delayed messages held in memory
+            by_queue[name] += [item.message for item in iter_queue(consumer.delay_queue)]
+        for name, messages in by_queue.items():
+            if not messages:
+                continue
+            try:
+                worker.consumers[name].requeue_messages(messages)
+            except Exception:  # redelivered once the broker notices (duplicates are harmless)
+                logger.warning("could not requeue %d messages of %s", len(messages), name, exc_info=True)
+
+    def _wait_idle(self, worker: dramatiq.Worker | None, deadline: float) -> None:
+        """Until every worker thread has finished its message and no task runs, or `deadline`."""
+        for thread in worker.workers if worker is not None else ():
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        while self.interrupter.running_task_ids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _hand_back_stuck(self) -> list[str]:
+        """Attempts still running after their interrupt (a thread inside C code that never
+        returns to Python): handed back from here; the stuck thread can no longer record
+        anything for them (its attempt no longer matches). Batches keep their claim: their
+        lease brings their items back."""
+        stuck = self.interrupter.running_attempts()
+        handed: list[str] = []
+        for task_id, attempt in stuck:
+            task = self.store.tasks.get(None, task_id)
+            if task is None or task.status != RUNNING or task.type == "batch":
+                continue
+            if self.executor.hand_back(task, attempt, "its worker stopped (the task did not stop)"):
+                handed.append(task_id)
+        return handed
 
     def kill(self) -> None:
         """As close to a crash as threads allow (tests): running tasks are abandoned unrecorded,
         heartbeats stop, and the node is *not* marked down: its peers must notice."""
+        self._stopping = self._killed = True
         self.agent.stop(mark_down=False)
         for task_id in self.interrupter.running_task_ids():
             self.interrupter.interrupt(task_id, "lost")
@@ -149,7 +248,7 @@ class WorkerPool:
 
     def _consume(self) -> None:
         with self._lock:
-            if self._worker is not None:
+            if self._worker is not None or self._stopping:
                 return
             worker = dramatiq.Worker(
                 self.dispatch.broker,
@@ -170,6 +269,8 @@ class WorkerPool:
         remove_worker_middleware(self.dispatch.broker, worker)
 
     def _on_status(self, status: str) -> None:
+        if self._stopping:
+            return
         if status in ACCEPTING:
             logger.info("node %s is %s again: consuming", self.node_id, status)
             self._consume()
@@ -185,6 +286,17 @@ class WorkerPool:
 
     def _on_cancel(self, task_id: str) -> None:
         self.interrupter.interrupt(task_id, "cancelled")
+
+    def _on_beat(self) -> None:
+        self.renew_leases()
+        self._sweep_cancelled()
+
+    def renew_leases(self) -> int:
+        """Extends the lease of every attempt running here: one UPDATE."""
+        attempts = self.interrupter.running_attempts()
+        if not attempts:
+            return 0
+        return self.store.lifecycle.renew_leases(attempts, self.executor.lease_until(utc_now()))
 
     def _sweep_cancelled(self) -> None:
         """Without a cross-process bus, a cancel reaches the worker through the store here."""

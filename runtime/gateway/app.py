@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from dataclasses import dataclass
 from types import FrameType
 
@@ -74,7 +75,9 @@ class Platform:
             grpc.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(grpc.wait_closed(), timeout=2)
-            await self.services.blocking.run(self.services.runtime.stop)
+            # The in-process pool gets what is left of the one grace, not a grace of its own.
+            left = max(0.0, grace - (time.monotonic() - rest.exit_requested_at))
+            await self.services.blocking.run(self.services.runtime.stop, left)
 
 
 class _GatewayServer(uvicorn.Server):
@@ -83,8 +86,11 @@ class _GatewayServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, closing: threading.Event) -> None:
         super().__init__(config)
         self._closing = closing
+        self.exit_requested_at = time.monotonic()  # replaced by the signal's time
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self._closing.is_set():
+            self.exit_requested_at = time.monotonic()
         self._closing.set()
         super().handle_exit(sig, frame)
 

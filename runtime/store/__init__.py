@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DatabaseError
 
+from runtime.store.coordination import CoordinationRepository
 from runtime.store.direct import DirectStatements
 from runtime.store.engine import create_store_engine
 from runtime.store.errors import (
@@ -30,6 +31,7 @@ from runtime.store.records import (
     TASK_STATUSES,
     UNFINISHED_STATUSES,
     ApiKeyRecord,
+    LeaseRecord,
     NewTask,
     NodeRecord,
     QuotaRecord,
@@ -73,6 +75,7 @@ class Store:
         self.settings = SettingsRepository(engine)
         self.states = StateRepository(engine)
         self.batches = BatchRepository(engine)
+        self.coordination = CoordinationRepository(engine)
 
     @classmethod
     def open(cls, url: str | URL) -> Store:
@@ -116,9 +119,11 @@ __all__ = [
     "ApiKeyRecord",
     "BatchRepository",
     "ChangeListener",
+    "CoordinationRepository",
     "DuplicateIdempotencyKey",
     "InvalidCursor",
     "KeyRepository",
+    "LeaseRecord",
     "Listeners",
     "NewTask",
     "NodeRecord",

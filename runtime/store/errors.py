@@ -35,10 +35,27 @@ class StoreUnavailable(StoreError):
 
 def is_unavailable(error: BaseException) -> bool:
     """True for a fault of the database server or its disk, not of the statement or its data:
-    worth waiting for and retrying, never a reason to drop work or answer 500."""
+    worth waiting for and retrying, never a reason to drop work or answer 500.
+
+    SQLite reports a schema that does not match the code ("no such column", e.g. an old
+    database file) as an OperationalError too: that is no outage, and retrying cannot help.
+    """
+    if _schema_mismatch(error):
+        return False
     if isinstance(error, StoreUnavailable | OperationalError | DisconnectionError | TimeoutError):
         return True
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    module = type(error).__module__
-    return type(error).__name__ == "OperationalError" and module.startswith(("psycopg", "sqlite3"))
+    # The drivers' own errors, met outside SQLAlchemy (e.g. LISTEN), and their subclasses
+    # (psycopg's AdminShutdown, CannotConnectNow... are OperationalErrors).
+    return any(
+        kind.__name__ == "OperationalError" and kind.__module__.startswith(("psycopg", "sqlite3"))
+        for kind in type(error).__mro__
+    )
+
+
+def _schema_mismatch(error: BaseException) -> bool:
+    cause = getattr(error, "orig", None) or error
+    return type(cause).__module__.startswith("sqlite3") and str(cause).startswith(
+        ("no such column", "no such table", "table ", "has no column")
+    )

@@ -8,11 +8,11 @@ group commit (see direct.py and group_commit.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ClauseElement, Connection, Engine, Update, bindparam, func, update
+from sqlalchemy import ClauseElement, Connection, Engine, Update, bindparam, func, tuple_, update
 
 from runtime.store.coltypes import utc_now
 from runtime.store.direct import DirectTransaction
@@ -66,6 +66,7 @@ _CLAIM = (
         executed_on=bindparam("v_executed_on"),
         progress=0,
         device_emulated=bindparam("v_device_emulated", type_=tasks.c.device_emulated.type),
+        lease_expires_at=bindparam("v_lease_expires_at", type_=tasks.c.lease_expires_at.type),
         event_seq=tasks.c.event_seq + 1,
     )
     .returning(*tasks.c)
@@ -193,11 +194,13 @@ class TaskLifecycle:
         node_id: str,
         now: datetime,
         queue_time_ms: int,
+        lease_expires_at: datetime | None = None,
         device_emulated: bool = False,
         message: Callable[[TaskRecord], str] | None = None,
     ) -> TaskRecord | None:
         """pending -> running for `node_id` in one UPDATE ... RETURNING: the claimed task
-        (attempt incremented), or None when it is absent or not pending.
+        (attempt incremented, leased until `lease_expires_at`; None: no lease, which the
+        reconciler takes for expired), or None when it is absent or not pending.
 
         For tasks that need nothing checked before they start (no dependencies, no state
         key): the read, the conditional update and the event are one round trip less than
@@ -210,6 +213,7 @@ class TaskLifecycle:
             "v_queue_time_ms": queue_time_ms,
             "v_executed_on": node_id,
             "v_device_emulated": device_emulated,
+            "v_lease_expires_at": lease_expires_at,
         }
 
         def write(tx: DirectTransaction) -> TaskRecord | None:
@@ -257,3 +261,31 @@ class TaskLifecycle:
             return False
         self._listeners.committed(task_id)
         return True
+
+    # -- leases (runtime.execution.reconciler): not per task, once per heartbeat ----------
+
+    def renew_leases(self, attempts: Sequence[tuple[str, int]], until: datetime) -> int:
+        """Extends to `until` the lease of each (task id, attempt) still running: one
+        UPDATE for all of a worker's running attempts. An attempt that was re-queued (or
+        finished) is not renewed. Returns how many were."""
+        if not attempts:
+            return 0
+        stmt = (
+            update(tasks)
+            .where(tasks.c.status == RUNNING, tuple_(tasks.c.task_id, tasks.c.attempt).in_(list(attempts)))
+            .values(lease_expires_at=until)
+        )
+        with self._engine.begin() as conn:
+            return int(conn.execute(stmt).rowcount)
+
+    def mark_sent(self, task_ids: Sequence[str], at: datetime) -> int:
+        """Records that these pending tasks' messages were (re)sent at `at`: one UPDATE."""
+        if not task_ids:
+            return 0
+        stmt = (
+            update(tasks)
+            .where(tasks.c.status == PENDING, tasks.c.task_id.in_(list(task_ids)))
+            .values(sent_at=at)
+        )
+        with self._engine.begin() as conn:
+            return int(conn.execute(stmt).rowcount)

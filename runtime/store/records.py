@@ -98,6 +98,8 @@ class TaskRecord:
     cancel_reason: str | None
     updated_at: datetime
     event_seq: int = 0
+    sent_at: datetime | None = None  # its message last sent (or due, for a delayed retry)
+    lease_expires_at: datetime | None = None  # running: its attempt's lease
 
     @property
     def finished(self) -> bool:
@@ -187,3 +189,14 @@ class NodeRecord:
     tee_enabled: bool = False
     is_leader: bool = False
     info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRecord:
+    """A coordination lease: who holds it, in which term, until when."""
+
+    name: str
+    holder: str
+    term: int
+    expires_at: datetime
+    acquired_at: datetime

@@ -1,14 +1,17 @@
 """What the runtime asks of task rows to decide what runs next and what to send again.
 
-Read-only: the order of a state key's tasks, and the unfinished tasks a restart or a
-lost node must re-enqueue.
+Read-only: the order of a state key's tasks, the unfinished tasks a restart or a lost
+node must re-enqueue, and what the reconciler looks for (running attempts whose lease
+expired, pending tasks whose message may be gone).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, and_, or_, select
+from datetime import datetime
 
-from runtime.store.records import RUNNING, UNFINISHED_STATUSES, TaskRecord
+from sqlalchemy import Engine, and_, func, or_, select
+
+from runtime.store.records import PENDING, RUNNING, UNFINISHED_STATUSES, TaskRecord
 from runtime.store.schema import tasks
 from runtime.store.task_rows import as_record
 
@@ -75,6 +78,46 @@ class SchedulingQueries:
             select(tasks)
             .where(tasks.c.status == RUNNING, tasks.c.executed_on == node_id)
             .order_by(tasks.c.created_at, tasks.c.task_id)
+        )
+        with self._engine.connect() as conn:
+            return [as_record(row) for row in conn.execute(stmt)]
+
+    def expired_leases(self, now: datetime, limit: int = 500) -> list[TaskRecord]:
+        """Running tasks whose attempt's lease ended before `now` (or that have none),
+        longest expired first: their worker stopped renewing, whatever its node's state."""
+        lease = tasks.c.lease_expires_at
+        stmt = (
+            select(tasks)
+            .where(tasks.c.status == RUNNING, or_(lease < now, lease.is_(None)))
+            .order_by(lease, tasks.c.task_id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [as_record(row) for row in conn.execute(stmt)]
+
+    def stale_pending_counts(self, sent_before: datetime) -> dict[tuple[str, str], int]:
+        """Per (pool, priority): pending tasks whose message was last sent before
+        `sent_before` (a message due later, e.g. a delayed retry, is not stale yet)."""
+        stmt = (
+            select(tasks.c.pool, tasks.c.priority, func.count())
+            .where(tasks.c.status == PENDING, or_(tasks.c.sent_at < sent_before, tasks.c.sent_at.is_(None)))
+            .group_by(tasks.c.pool, tasks.c.priority)
+        )
+        with self._engine.connect() as conn:
+            return {(pool, priority): int(count) for pool, priority, count in conn.execute(stmt)}
+
+    def stale_pending(self, pool: str, priority: str, sent_before: datetime, limit: int) -> list[TaskRecord]:
+        """The `limit` pending tasks of one queue sent longest ago (before `sent_before`)."""
+        stmt = (
+            select(tasks)
+            .where(
+                tasks.c.status == PENDING,
+                tasks.c.pool == pool,
+                tasks.c.priority == priority,
+                or_(tasks.c.sent_at < sent_before, tasks.c.sent_at.is_(None)),
+            )
+            .order_by(tasks.c.sent_at, tasks.c.created_at, tasks.c.task_id)
+            .limit(limit)
         )
         with self._engine.connect() as conn:
             return [as_record(row) for row in conn.execute(stmt)]

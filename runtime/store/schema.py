@@ -68,6 +68,10 @@ tasks = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     # Bumped by every transition and progress report: the seq of the task's last event.
     Column("event_seq", Integer, nullable=False, default=0, server_default="0"),
+    # Leases (runtime.execution.reconciler): when the task's message was last sent (or is
+    # due, for a delayed retry), and until when the running attempt is leased to its worker.
+    Column("sent_at", UtcDateTime, nullable=True),
+    Column("lease_expires_at", UtcDateTime, nullable=True),
     # NULL keys are distinct on both backends: only real keys deduplicate.
     UniqueConstraint("tenant_id", "idempotency_key"),
     # listTasks: tenant, newest first, keyset on (created_at, task_id).
@@ -188,4 +192,16 @@ settings = Table(
     metadata,
     Column("key", String, primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# Leases held by one node of the cluster at a time, one row per name (e.g. `reconciler`):
+# taken and renewed with a conditional UPDATE; `term` grows whenever the holder changes.
+coordination = Table(
+    "coordination",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("holder", String, nullable=False),
+    Column("term", Integer, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("acquired_at", UtcDateTime, nullable=False),  # when this term began
 )

@@ -116,6 +116,8 @@ class TaskRepository:
             "cancel_reason": None,
             "updated_at": new.created_at,
             "event_seq": 0,
+            "sent_at": new.created_at,  # the intake sends it right after the insert
+            "lease_expires_at": None,
         }
         labels = [{"task_id": new.task_id, "key": key, "value": value} for key, value in new.labels.items()]
 

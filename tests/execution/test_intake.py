@@ -112,3 +112,19 @@ async def test_stop_finishes_the_submits_already_queued(store: Store) -> None:
     records = await asyncio.gather(*waiting)
     stopper.join(5)
     assert len(records) == 5 and sum(len(batch) for batch in broker.batches) == 5
+
+
+async def test_a_broker_refusing_the_whole_batch_answers_each_stored_task_with_its_id(store: Store) -> None:
+    def refuse_all(tasks: list[TaskRecord]) -> list[Any]:
+        raise ConnectionError("broker down")
+
+    intake = Intake(store, refuse_all, Checks())
+    news = [new_task() for _ in range(3)]
+    try:
+        outcomes = await asyncio.gather(*(intake.submit(new) for new in news), return_exceptions=True)
+    finally:
+        intake.stop()
+    for new, outcome in zip(news, outcomes, strict=True):
+        assert isinstance(outcome, NotSent) and outcome.details == {"task_id": new.task_id}
+        stored = store.tasks.get(None, new.task_id)
+        assert stored is not None and stored.status == "pending"

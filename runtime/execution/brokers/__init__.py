@@ -72,26 +72,32 @@ def enqueue_many(broker: dramatiq.Broker, outgoing: list[Outgoing]) -> list[Any]
     return outcomes
 
 
-def queue_depth(broker: dramatiq.Broker, queues: list[str]) -> int:
-    """Messages waiting (not yet fetched by a worker) in these queues."""
-    total = 0
-    try:
-        if isinstance(broker, StubBroker):
-            return sum(broker.queues[q].qsize() for q in queues if q in broker.queues)
-        client = getattr(broker, "client", None)
-        if client is not None:  # Redis: one list of message ids per queue
-            namespace = getattr(broker, "namespace", "dramatiq")
-            with client.pipeline(transaction=False) as pipe:
-                for q in queues:
-                    pipe.llen(f"{namespace}:{q}")
-                return int(sum(pipe.execute()))
-        counts = getattr(broker, "get_queue_message_counts", None)
-        if counts is not None:  # RabbitMQ: passive declare answers the ready count
+def ready_counts(broker: dramatiq.Broker, queues: list[str]) -> dict[str, int]:
+    """Per queue, the messages waiting in the broker (not fetched by any worker yet;
+    delayed messages are not counted). Raises when the broker cannot answer."""
+    if isinstance(broker, StubBroker):
+        return {q: broker.queues[q].qsize() if q in broker.queues else 0 for q in queues}
+    client = getattr(broker, "client", None)
+    if client is not None:  # Redis: one list of message ids per queue
+        namespace = getattr(broker, "namespace", "dramatiq")
+        with client.pipeline(transaction=False) as pipe:
             for q in queues:
-                total += counts(q)[0]
-    except Exception:  # the figure is informative; never fail health for it
+                pipe.llen(f"{namespace}:{q}")
+            return {q: int(n) for q, n in zip(queues, pipe.execute(), strict=True)}
+    counts = getattr(broker, "get_queue_message_counts", None)
+    if counts is not None:  # RabbitMQ: passive declare answers the ready count
+        return {q: int(counts(q)[0]) for q in queues}
+    raise NotImplementedError(f"no queue depth for {type(broker).__name__}")
+
+
+def queue_depth(broker: dramatiq.Broker, queues: list[str]) -> int | None:
+    """Messages waiting (not yet fetched by a worker) in these queues; None when the broker
+    cannot answer (health then says so, rather than failing)."""
+    try:
+        return sum(ready_counts(broker, queues).values())
+    except Exception:
         logger.warning("could not read the queue depth", exc_info=True)
-    return total
+        return None
 
 
 def remove_worker_middleware(broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:

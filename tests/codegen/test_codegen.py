@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from codegen.pipeline import generate, run
-from generated.operations import OPERATIONS
+from generated.grey.operations import OPERATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +26,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _edit_spec(root: Path, change) -> None:
-    path = root / "spec" / "openapi.yaml"
+    path = root / "spec" / "grey" / "openapi.yaml"
     document = yaml.safe_load(path.read_text())
     change(document)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
@@ -49,7 +49,7 @@ def test_two_runs_write_identical_files(tmp_path: Path) -> None:
 def test_drift_names_the_operation_and_the_field(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     shutil.copytree(ROOT / "spec", root / "spec")
-    proto = root / "spec" / "grey" / "v1" / "grey.proto"
+    proto = root / "spec" / "grey" / "proto" / "grey" / "v1" / "grey.proto"
     proto.write_text(proto.read_text().replace("  optional string reason = 2;\n", ""))
     with pytest.raises(SystemExit) as stopped:
         generate(root, tmp_path / "out")
@@ -59,7 +59,7 @@ def test_drift_names_the_operation_and_the_field(tmp_path: Path) -> None:
 def test_drift_of_a_field_type_is_reported(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     shutil.copytree(ROOT / "spec", root / "spec")
-    proto = root / "spec" / "grey" / "v1" / "grey.proto"
+    proto = root / "spec" / "grey" / "proto" / "grey" / "v1" / "grey.proto"
     proto.write_text(proto.read_text().replace("int32 progress = 5;", "string progress = 5;"))
     with pytest.raises(SystemExit) as stopped:
         generate(root, tmp_path / "out")
@@ -78,7 +78,7 @@ def test_an_rpc_without_an_operation_is_drift(tmp_path: Path) -> None:
 def test_an_allowed_difference_passes(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     shutil.copytree(ROOT / "spec", root / "spec")
-    proto = root / "spec" / "grey" / "v1" / "grey.proto"
+    proto = root / "spec" / "grey" / "proto" / "grey" / "v1" / "grey.proto"
     proto.write_text(proto.read_text().replace("  optional string reason = 2;\n", ""))
     _edit_spec(
         root,
@@ -120,7 +120,7 @@ def test_new_operation_gets_a_501_skeleton_and_written_handlers_stay(sandbox: Pa
         in handlers
     )
     assert 'raise ApiError.not_implemented("retryTask")' in handlers
-    assert "retryTask" in (sandbox / "generated" / "operations.py").read_text()
+    assert "retryTask" in (sandbox / "generated" / "grey" / "operations.py").read_text()
     assert run(sandbox, check=True) == 0
     assert run(sandbox, check=False) == 0
     assert (sandbox / "handlers" / "grey" / "tasks.py").read_text() == handlers
@@ -179,7 +179,7 @@ def test_a_new_tag_module_is_announced_and_a_stream_skeleton_is_a_generator(
     assert run(root, check=False) == 0
     printed = capsys.readouterr().out
     assert "handlers/grey/reports.py: new tag module; add it to handlers/grey/__init__.py" in printed
-    interfaces = (root / "generated" / "interfaces.py").read_text()
+    interfaces = (root / "generated" / "grey" / "interfaces.py").read_text()
     assert "class ReportsHandlers(Protocol):" in interfaces
     assert '"streamReports": reports.stream_reports,' in interfaces
     module = ast.parse((root / "handlers" / "grey" / "reports.py").read_text())

@@ -80,7 +80,7 @@ TestStatefulSequences.settings = settings(
 def test_the_excluded_operations_are_exactly_those_answering_501() -> None:
     from starlette.testclient import TestClient
 
-    from generated.operations import OPERATIONS
+    from generated.grey.operations import OPERATIONS
 
     client = TestClient(_platform.rest)
     for operation_id in NOT_BUILT:

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from grpclib.client import Channel
 
-from generated.grpc_service import RPC_MESSAGES
-from generated.operations import OPERATIONS
+from generated.grey.grpc_service import RPC_MESSAGES
+from generated.grey.operations import OPERATIONS
 from runtime.gateway.input_limits import MAX_DEPTH, MAX_KEY_LENGTH
 from tests.support.transports import GrpcCaller
 
@@ -168,7 +168,7 @@ async def test_a_request_message_that_is_not_valid_protobuf_utf8_is_invalid_argu
             try:
                 method(broken, metadata=[("authorization", f"Bearer {key}")], timeout=10)
             except grpc.RpcError as error:
-                return error.code()  # type: ignore[no-any-return]  # grpc is untyped
+                return error.code()
         return grpc.StatusCode.OK
 
     assert await asyncio.to_thread(send) == grpc.StatusCode.INVALID_ARGUMENT

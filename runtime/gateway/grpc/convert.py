@@ -14,7 +14,7 @@ from typing import Any
 import betterproto2
 from pydantic import BaseModel
 
-from generated.grpc_convert import CONVERTERS
+from generated.grey.grpc_convert import CONVERTERS
 from runtime.api.errors import ApiError
 from runtime.api.operation import OperationSpec
 

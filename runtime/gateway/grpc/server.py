@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grpclib.server import Server
 
-from generated.grpc_service import AuthServiceBinding, GreyServiceBinding
+from generated.grey.grpc_service import AuthServiceBinding, GreyServiceBinding
 from runtime.gateway.dispatch import Dispatcher
 from runtime.gateway.grpc.dispatch import GrpcDispatcher
 

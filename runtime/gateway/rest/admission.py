@@ -9,7 +9,7 @@ from __future__ import annotations
 from connexion.middleware.abstract import ROUTING_CONTEXT
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from generated.operations import OPERATIONS
+from generated.grey.operations import OPERATIONS
 from runtime.gateway.dispatch import Dispatcher
 from runtime.gateway.rest.edge import CALL_KEY
 

@@ -12,14 +12,14 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from starlette.types import ASGIApp
 
-from generated.operations import OPERATIONS
+from generated.grey.operations import OPERATIONS
 from runtime.gateway.dispatch import Dispatcher
 from runtime.gateway.rest.admission import AdmissionMiddleware
 from runtime.gateway.rest.edge import EdgeMiddleware
 from runtime.gateway.rest.endpoint import OperationEndpoint
 from runtime.gateway.rest.validation import CompiledValidationMiddleware
 
-SPEC = Path(__file__).resolve().parents[3] / "spec" / "openapi.yaml"
+SPEC = Path(__file__).resolve().parents[3] / "spec" / "grey" / "openapi.yaml"
 
 
 def build_rest_app(dispatcher: Dispatcher) -> ASGIApp:

@@ -9,7 +9,7 @@ from connexion.middleware.abstract import ROUTING_CONTEXT
 from pydantic import BaseModel
 from starlette.types import Receive, Scope, Send
 
-from generated.operations import OPERATIONS
+from generated.grey.operations import OPERATIONS
 from runtime.api.errors import ApiError
 from runtime.api.responses import Binary, PlainText
 from runtime.gateway.dispatch import Dispatcher

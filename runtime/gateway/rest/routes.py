@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from generated.operations import OPERATIONS
+from generated.grey.operations import OPERATIONS
 
 
 @cache

@@ -60,7 +60,9 @@ async def test_another_tenants_keys_are_out_of_reach_without_platform_admin(
     operator = make_key(services, "acme", ADMIN | {"platform:admin"})
     listed = await rest.get("/v1/auth/keys?tenant_id=globex", headers=_headers(operator))
     assert [k["key_id"] for k in listed.json()["keys"]] == [victim.key_id]
-    assert (await rest.delete(f"/v1/auth/keys/{victim.key_id}", headers=_headers(operator))).status_code == 204
+    assert (
+        await rest.delete(f"/v1/auth/keys/{victim.key_id}", headers=_headers(operator))
+    ).status_code == 204
 
 
 async def test_keys_need_security_admin(rest: httpx.AsyncClient, services: Services) -> None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from codegen.pipeline import generate, run
+from codegen.pipeline import _same_tree, generate, run
 from generated.grey.operations import OPERATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +57,7 @@ def test_drift_names_the_operation_and_the_field(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as stopped:
         generate(root, tmp_path / "out")
     assert "cancelTask" in str(stopped.value) and "'reason'" in str(stopped.value)
+    assert str(stopped.value).startswith("spec/grey: "), "the message names the API"
 
 
 def test_drift_of_a_field_type_is_reported(tmp_path: Path) -> None:
@@ -188,3 +192,87 @@ def test_a_new_tag_module_is_announced_and_a_stream_skeleton_is_a_generator(
     assert any(isinstance(node, ast.Yield) for node in ast.walk(skeleton))
     assert run(root, check=True) == 0
     assert "new tag module" not in capsys.readouterr().out
+
+
+DEMO_SPEC = """\
+openapi: 3.0.3
+info:
+  title: Demo API
+  version: 1.0.0
+paths:
+  /v1/greetings/{name}:
+    get:
+      operationId: getGreeting
+      tags: [greetings]
+      summary: Greet someone
+      parameters:
+        - {name: name, in: path, required: true, schema: {type: string}}
+      responses:
+        "200":
+          description: A greeting
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Greeting"}
+components:
+  schemas:
+    Greeting:
+      type: object
+      required: [text]
+      properties:
+        text: {type: string}
+"""
+
+
+def test_a_new_api_folder_is_generated_into_its_own_namespace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sixth API: spec/demo/openapi.yaml alone (no proto) → generated/demo/ and handlers/demo/."""
+    root = tmp_path / "repo"
+    for folder in ("spec", "handlers", "generated"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "spec" / "demo").mkdir()
+    (root / "spec" / "demo" / "openapi.yaml").write_text(DEMO_SPEC)
+    assert run(root, check=True) == 1  # generated/demo/ is missing: stale
+    assert run(root, check=False) == 0
+    printed = capsys.readouterr().out
+    assert "handlers/demo/greetings.py: wrote a 501 skeleton for getGreeting" in printed
+    assert "generated/demo/: 1 operations written." in printed
+
+    demo = root / "generated" / "demo"
+    assert sorted(p.name for p in demo.iterdir() if p.name != "__pycache__") == [
+        "__init__.py",
+        "client.py",
+        "interfaces.py",
+        "models.py",
+        "operations.py",
+    ]  # REST only: no gRPC bindings, converters or stubs without a proto
+    assert "class GetGreetingInput(BaseModel):" in (demo / "models.py").read_text()
+    assert '"getGreeting": OperationSpec(' in (demo / "operations.py").read_text()
+    assert "from generated.demo import models" in (demo / "client.py").read_text()
+    skeleton = (root / "handlers" / "demo" / "greetings.py").read_text()
+    assert (
+        "async def get_greeting(request: models.GetGreetingInput, ctx: RequestContext) -> models.Greeting:"
+        in skeleton
+    )
+    assert 'raise ApiError.not_implemented("getGreeting")' in skeleton
+    package = (root / "handlers" / "demo" / "__init__.py").read_text()
+    assert "interfaces.handler_table(" in package and "greetings=greetings" in package
+
+    # Grey's output and handlers are untouched.
+    assert _same_tree(ROOT / "generated" / "grey", root / "generated" / "grey") == []
+    for module in (ROOT / "handlers" / "grey").glob("*.py"):
+        assert (root / "handlers" / "grey" / module.name).read_text() == module.read_text(), module.name
+
+    assert run(root, check=True) == 0
+    assert run(root, check=False) == 0
+    assert (root / "handlers" / "demo" / "greetings.py").read_text() == skeleton
+
+    # The new package imports and its handler table covers the operation (the sandbox first on
+    # the path for generated/ and handlers/, this checkout for runtime/).
+    probe = (
+        "import handlers.demo, generated.demo.operations as o; "
+        "assert set(handlers.demo.HANDLERS) == set(o.OPERATIONS) == {'getGreeting'}; print('ok')"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{ROOT}"}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=root, env=env, capture_output=True, text=True)
+    assert result.stdout.strip() == "ok", result.stderr

@@ -98,6 +98,15 @@ class Platform:
             found.append(Listener(name, title, "REST", settings.rest_host, rest_port))
             if grpc_port is not None:
                 found.append(Listener(name, title, "gRPC", settings.grpc_host, grpc_port))
+        taken: dict[int, Listener] = {}
+        for listener in found:
+            other = taken.setdefault(listener.port, listener)
+            if other is not listener:
+                raise ValueError(
+                    f"port {listener.port} is given to {other.api} {other.transport} and to "
+                    f"{listener.api} {listener.transport}: set GREY_{listener.api.upper()}_"
+                    f"{listener.transport.upper()}_PORT"
+                )
         return found
 
     def start_runtime(self, worker_threads: int | None = None) -> None:

@@ -80,3 +80,11 @@ async def test_two_contracts_are_served_side_by_side_on_their_own_listeners(serv
         ) as client:
             assert (await client.get("/health")).status_code == 200
     assert seen == ["twin", "grey"]
+
+
+@SQLITE
+def test_two_listeners_on_one_port_are_refused_by_name(services: Services) -> None:
+    twin = dataclasses.replace(GREY, name="twin", title="Twin", rest_port=8081, grpc_port=4100)
+    platform = Platform.build(services, [GREY, twin])
+    with pytest.raises(ValueError, match="port 4100 is given to grey gRPC and to twin gRPC"):
+        platform.listeners()

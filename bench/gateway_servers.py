@@ -25,8 +25,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bench.serving import UNLIMITED, serve_rest
-from generated import models
-from generated.grpc.grey.v1 import SubmitTaskRequest, SubmitTaskResponse
+from generated.grey import models
+from generated.grey.grpc.grey.v1 import SubmitTaskRequest, SubmitTaskResponse
 from handlers.grey.cluster import get_cluster_health
 from handlers.grey.tasks import submit_task
 from runtime.api.context import Principal, RequestContext

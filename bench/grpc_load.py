@@ -11,7 +11,7 @@ import time
 
 import grpc
 
-sys.path.insert(0, "generated/pb")
+sys.path.insert(0, "generated/grey/pb")
 from grey_pb2 import SubmitTaskRequest
 from grey_pb2_grpc import GreyServiceStub
 

@@ -1,4 +1,4 @@
-"""Reads spec/openapi.yaml into `Operation` records that every generator step shares."""
+"""Reads spec/<api>/openapi.yaml into `Operation` records that every generator step shares."""
 
 from __future__ import annotations
 

@@ -112,7 +112,7 @@ def _output_arg(messages: _Messages, field: FieldDescriptorProto, wanted: set[st
     return f"{name}=or_default({value}, {default})"
 
 
-def render_converters(descriptors: FileDescriptorSet, header: str) -> str:
+def render_converters(descriptors: FileDescriptorSet, header: str, api: str) -> str:
     messages = _index(descriptors)
     inputs: set[str] = set()
     outputs: set[str] = set()
@@ -164,8 +164,8 @@ def render_converters(descriptors: FileDescriptorSet, header: str) -> str:
 
 from typing import Any
 
-import generated.grpc.{messages.package} as pb
-from generated.grpc.google.protobuf import Struct
+import generated.{api}.grpc.{messages.package} as pb
+from generated.{api}.grpc.google.protobuf import Struct
 from runtime.api.protobuf import (
     Converters,
     convert_optional,

@@ -1,4 +1,4 @@
-"""gRPC code from spec/grey/v1/*.proto: betterproto2 messages + grpclib bases, grpcio stubs."""
+"""gRPC code from spec/<api>/proto/**/*.proto: betterproto2 messages + grpclib bases, grpcio stubs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,18 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 
-PROTO_ROOT = "spec"
-PROTO_FILES = ("grey/v1/grey.proto",)
+
+def proto_root(api_folder: Path) -> Path:
+    """Where an API's protos live: spec/<api>/proto/, the import root of its packages."""
+    return api_folder / "proto"
+
+
+def proto_files(api_folder: Path) -> tuple[str, ...]:
+    """An API's .proto files relative to its proto root, sorted; none for a REST-only API."""
+    folder = proto_root(api_folder)
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.proto")))
 
 
 def _protoc(args: list[str]) -> None:
@@ -29,24 +39,24 @@ def _protoc(args: list[str]) -> None:
         raise SystemExit(f"protoc failed:\n{result.stderr}")
 
 
-def render_betterproto(root: Path, out: Path) -> None:
+def render_betterproto(api_folder: Path, out: Path) -> None:
     """betterproto2 messages and grpclib service bases (server_generation=async)."""
     out.mkdir(parents=True, exist_ok=True)
     _protoc(
         [
-            f"-I{root / PROTO_ROOT}",
+            f"-I{proto_root(api_folder)}",
             f"--python_betterproto2_out={out}",
             "--python_betterproto2_opt=server_generation=async",
-            *PROTO_FILES,
+            *proto_files(api_folder),
         ]
     )
 
 
-def render_grpcio_stubs(root: Path, out: Path) -> None:
-    """Standard `grey_pb2` / `grey_pb2_grpc` modules, flat, as plain grpcio clients import them."""
+def render_grpcio_stubs(api_folder: Path, out: Path) -> None:
+    """Standard `<name>_pb2` / `<name>_pb2_grpc` modules, flat, as plain grpcio clients import them."""
     out.mkdir(parents=True, exist_ok=True)
-    for proto in PROTO_FILES:
-        folder = root / PROTO_ROOT / Path(proto).parent
+    for proto in proto_files(api_folder):
+        folder = proto_root(api_folder) / Path(proto).parent
         _protoc(
             [
                 f"-I{folder}",
@@ -58,12 +68,16 @@ def render_grpcio_stubs(root: Path, out: Path) -> None:
         )
 
 
-def load_descriptors(root: Path) -> descriptor_pb2.FileDescriptorSet:
+def load_descriptors(api_folder: Path) -> descriptor_pb2.FileDescriptorSet:
+    """Every file an API's protos define or import; empty for a REST-only API."""
+    descriptors = descriptor_pb2.FileDescriptorSet()
+    files = proto_files(api_folder)
+    if not files:
+        return descriptors
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "set.pb"
         _protoc(
-            [f"-I{root / PROTO_ROOT}", "--include_imports", f"--descriptor_set_out={target}", *PROTO_FILES]
+            [f"-I{proto_root(api_folder)}", "--include_imports", f"--descriptor_set_out={target}", *files]
         )
-        descriptors = descriptor_pb2.FileDescriptorSet()
         descriptors.ParseFromString(target.read_bytes())
         return descriptors

@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 from locust import FastHttpUser, User, between, events, task
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generated" / "pb"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generated" / "grey" / "pb"))
 from grey_pb2 import GetTaskStatusRequest, SubmitTaskRequest
 from grey_pb2_grpc import GreyServiceStub
 

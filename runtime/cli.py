@@ -20,6 +20,9 @@ def serve(
     rest_port: Annotated[int | None, typer.Option(help="REST port (default 8080)")] = None,
     grpc_port: Annotated[int | None, typer.Option(help="gRPC port (default 4100)")] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind both servers to")] = None,
+    apis: Annotated[
+        str | None, typer.Option(help="APIs to serve, comma-separated (default: GREY_APIS, else all)")
+    ] = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store")] = None,
     broker_url: Annotated[
         str | None, typer.Option(help="embedded (default), redis://... or amqp://...")
@@ -29,7 +32,8 @@ def serve(
         typer.Option(help="In-process cpu pool threads (default: the config's if embedded, else 0)"),
     ] = None,
 ) -> None:
-    """Serve REST and gRPC from one process (embedded default: SQLite, in-process workers)."""
+    """Serve every enabled API over REST and gRPC from one process, each on its own listeners
+    (embedded default: SQLite, in-process workers)."""
     from runtime.gateway.app import serve as run
 
     run(
@@ -41,6 +45,7 @@ def serve(
             database_url=database_url,
             broker_url=broker_url,
             worker_threads=worker_threads,
+            apis=tuple(name.strip() for name in apis.split(",") if name.strip()) if apis else None,
         )
     )
 

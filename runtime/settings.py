@@ -41,6 +41,11 @@ class Settings:
     # On SIGTERM: stop accepting, end streams, and exit within this many seconds (below
     # Kubernetes' default 30 s termination grace).
     shutdown_grace_seconds: float = 20.0
+    # The APIs `grey serve` serves (`GREY_APIS=grey,...`); None: every API of the build.
+    apis: tuple[str, ...] | None = None
+    # Per-API listener ports, `<api>_rest` / `<api>_grpc` (`GREY_<API>_REST_PORT`, ...);
+    # Grey's own are rest_port and grpc_port.
+    api_ports: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -73,6 +78,20 @@ class Settings:
         for name, var in numbers.items():
             if var in env:
                 values[name] = int(env[var])
+        if env.get("GREY_APIS", "").strip():
+            values["apis"] = tuple(name.strip() for name in env["GREY_APIS"].split(",") if name.strip())
+        api_ports = {}
+        for var, value in env.items():
+            parts = var.split("_")
+            if (
+                len(parts) >= 4
+                and parts[0] == "GREY"
+                and parts[-1] == "PORT"
+                and parts[-2] in ("REST", "GRPC")
+            ):
+                api_ports[f"{'_'.join(parts[1:-2]).lower()}_{parts[-2].lower()}"] = int(value)
+        if api_ports:
+            values["api_ports"] = api_ports
         if "GREY_CLUSTER_CONFIG" in env:
             values["cluster_config"] = Path(env["GREY_CLUSTER_CONFIG"])
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -11,3 +11,6 @@ NOT_BUILT = (
     "verifyNodeAttestation",
     "getIsolationStatus",
 )
+
+NOT_BUILT_BY_API: dict[str, tuple[str, ...]] = {"grey": NOT_BUILT}
+"""Per API (runtime/gateway/contracts.py): the operations that answer 501 by design."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generated import interfaces
+from generated.grey import interfaces
 from handlers.grey import auth, cluster, governance, security, system, tasks, webhooks
 
 __all__ = ["HANDLERS"]

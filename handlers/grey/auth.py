@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from generated import models
+from generated.grey import models
 from runtime.api.context import RequestContext
 from runtime.api.errors import ApiError
 from runtime.services.auth import PLATFORM_SCOPE

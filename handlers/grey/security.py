@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generated import models
+from generated.grey import models
 from runtime.api.context import RequestContext
 from runtime.api.errors import ApiError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from generated import models
+from generated.grey import models
 from runtime.api.context import RequestContext
 from runtime.api.responses import PlainText
 from runtime.store.errors import is_unavailable

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from generated import models
+from generated.grey import models
 from handlers.grey.views import task_view
 from runtime.api.context import RequestContext
 from runtime.api.errors import ApiError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generated import models
+from generated.grey import models
 from runtime.store import NodeRecord, QuotaRecord, TaskRecord, WebhookRecord
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generated import models
+from generated.grey import models
 from handlers.grey.views import webhook_view
 from runtime.api.context import RequestContext
 from runtime.api.errors import ApiError

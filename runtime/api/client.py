@@ -1,4 +1,4 @@
-"""The contract-independent half of the generated REST client (generated/client.py).
+"""The contract-independent half of the generated REST client (generated/<api>/client.py).
 
 Retries, error envelopes, query encoding, auth headers and Server-Sent Events are the same
 for every operation, so they live here where ruff and the type checker see them; codegen

@@ -1,4 +1,4 @@
-"""What the generated gRPC bindings (generated/grpc_service.py) call, as a protocol.
+"""What the generated gRPC bindings (generated/<api>/grpc_service.py) call, as a protocol.
 
 generated/ may only import runtime.api, so the bindings name this protocol rather than the
 gateway's `GrpcDispatcher`, which satisfies it structurally.

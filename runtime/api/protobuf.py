@@ -1,4 +1,4 @@
-"""Helpers the generated gRPC converters (generated/grpc_convert.py) call.
+"""Helpers the generated gRPC converters (generated/<api>/grpc_convert.py) call.
 
 They hold no contract knowledge, so they live here, typed and linted, rather than as a
 string inside codegen; the generated module keeps only the per-message functions.

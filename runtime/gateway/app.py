@@ -1,20 +1,23 @@
-"""One process serving REST and gRPC from the same handlers, on one event loop."""
+"""One process serving every enabled API over REST and gRPC from the same handlers, on one
+event loop: each API on its own listeners (runtime/gateway/contracts.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from types import FrameType
 
 import uvicorn
 import uvloop
 from grpclib.server import Server
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from handlers.grey import HANDLERS
+from runtime.gateway.contracts import ApiContract, enabled, ports
 from runtime.gateway.dispatch import Dispatcher
 from runtime.gateway.grpc.server import build_grpc_server
 from runtime.gateway.rest.app import build_rest_app
@@ -26,19 +29,86 @@ ADMIN_TENANT = "default"
 
 
 @dataclass
-class Platform:
-    services: Services
+class Gateway:
+    """One API's side of the process: its dispatcher and REST app (gRPC built on demand)."""
+
+    contract: ApiContract
     dispatcher: Dispatcher
     rest: ASGIApp
 
     @classmethod
-    def build(cls, services: Services) -> Platform:
-        dispatcher = Dispatcher(services, HANDLERS)
-        return cls(services, dispatcher, build_rest_app(dispatcher))
+    def build(cls, services: Services, contract: ApiContract) -> Gateway:
+        dispatcher = Dispatcher(services, contract)
+        return cls(contract, dispatcher, build_rest_app(dispatcher))
 
     def grpc_server(self) -> Server:
         """Built inside the running loop: grpclib binds a server to the loop it is made in."""
         return build_grpc_server(self.dispatcher)
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    api: str
+    title: str
+    transport: str  # REST | gRPC
+    host: str
+    port: int
+
+    def line(self, width: int = 0) -> str:
+        """`Grey Distributed  REST  http://127.0.0.1:8080`: what `grey serve` prints."""
+        where = f"http://{self.host}:{self.port}" if self.transport == "REST" else f"{self.host}:{self.port}"
+        return f"{self.title:<{width}}  {self.transport:<4}  {where}"
+
+
+@dataclass
+class Platform:
+    services: Services
+    gateways: dict[str, Gateway] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, services: Services, contracts: Sequence[ApiContract] | None = None) -> Platform:
+        """A gateway per contract: those given, else those the settings enable (`GREY_APIS`)."""
+        chosen = list(contracts) if contracts is not None else enabled(services.settings.apis)
+        if not chosen:
+            raise ValueError("no API to serve")
+        return cls(services, {c.name: Gateway.build(services, c) for c in chosen})
+
+    @property
+    def primary(self) -> Gateway:
+        """The first API (Grey Distributed unless `GREY_APIS` says otherwise)."""
+        return next(iter(self.gateways.values()))
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self.primary.dispatcher
+
+    @property
+    def rest(self) -> ASGIApp:
+        return self.primary.rest
+
+    def grpc_server(self, api: str | None = None) -> Server:
+        """The gRPC server of one API (the primary one by default), built in the running loop."""
+        return (self.gateways[api] if api else self.primary).grpc_server()
+
+    def listeners(self) -> list[Listener]:
+        settings = self.services.settings
+        found = []
+        for name, gateway in self.gateways.items():
+            rest_port, grpc_port = ports(gateway.contract, settings)
+            title = gateway.contract.title
+            found.append(Listener(name, title, "REST", settings.rest_host, rest_port))
+            if grpc_port is not None:
+                found.append(Listener(name, title, "gRPC", settings.grpc_host, grpc_port))
+        taken: dict[int, Listener] = {}
+        for listener in found:
+            other = taken.setdefault(listener.port, listener)
+            if other is not listener:
+                raise ValueError(
+                    f"port {listener.port} is given to {other.api} {other.transport} and to "
+                    f"{listener.api} {listener.transport}: set GREY_{listener.api.upper()}_"
+                    f"{listener.transport.upper()}_PORT"
+                )
+        return found
 
     def start_runtime(self, worker_threads: int | None = None) -> None:
         """Starts nodes, recovery and in-process workers; `build` alone starts nothing."""
@@ -51,13 +121,22 @@ class Platform:
         return self.services.auth.create_key(ADMIN_TENANT, SCOPES, "first admin key")
 
     async def serve(self) -> None:
-        """Until SIGTERM/SIGINT; then stop accepting, end streams, and exit within the grace."""
+        """Until SIGTERM/SIGINT; then stop accepting, end streams, and exit within the grace.
+
+        One uvicorn server holds every REST listener and routes by the port a call came in
+        on; each API with a proto has its own grpclib server.
+        """
         settings = self.services.settings
         grace = settings.shutdown_grace_seconds
+        listeners = self.listeners()
+        by_port: dict[int, ASGIApp] = {}
+        sockets = []
+        for listener in listeners:
+            if listener.transport == "REST":
+                by_port[listener.port] = self.gateways[listener.api].rest
+                sockets.append(_bind(listener.host, listener.port))
         config = uvicorn.Config(
-            self.rest,
-            host=settings.rest_host,
-            port=settings.rest_port,
+            _ByPort(by_port),
             loop="none",
             lifespan="off",
             log_level="warning",
@@ -65,19 +144,46 @@ class Platform:
             timeout_graceful_shutdown=max(1, int(grace) - 2),
         )
         rest = _GatewayServer(config, self.services.streams.closing)
-        grpc = self.grpc_server()
-        await grpc.start(settings.grpc_host, settings.grpc_port)
+        grpc_servers = []
+        for listener in listeners:
+            if listener.transport == "gRPC":
+                server = self.gateways[listener.api].grpc_server()
+                await server.start(listener.host, listener.port)
+                grpc_servers.append(server)
         await self.services.blocking.run(self.start_runtime)
         try:
-            await rest.serve()
+            await rest.serve(sockets=sockets)
         finally:
             self.services.streams.closing.set()
-            grpc.close()
+            for server in grpc_servers:
+                server.close()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(grpc.wait_closed(), timeout=2)
+                await asyncio.wait_for(asyncio.gather(*(s.wait_closed() for s in grpc_servers)), timeout=2)
             # The in-process pool gets what is left of the one grace, not a grace of its own.
             left = max(0.0, grace - (time.monotonic() - rest.exit_requested_at))
             await self.services.blocking.run(self.services.runtime.stop, left)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=2048)
+    sock.setblocking(False)
+    return sock
+
+
+class _ByPort:
+    """Every REST listener on one uvicorn server: a call goes to the API of its local port."""
+
+    def __init__(self, apps: dict[int, ASGIApp]) -> None:
+        self.apps = apps
+        self.only = next(iter(apps.values())) if len(apps) == 1 else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self.only
+        if app is None:
+            server = scope.get("server")
+            app = self.apps[server[1]] if server else next(iter(self.apps.values()))
+        await app(scope, receive, send)
 
 
 class _GatewayServer(uvicorn.Server):
@@ -101,8 +207,11 @@ def serve(settings: Settings) -> None:
     key = platform.ensure_admin_key()
     if key is not None:
         print(f"Created the first admin key (tenant '{ADMIN_TENANT}', all scopes). Keep it:\n  {key}")
-    print(f"REST  http://{settings.rest_host}:{settings.rest_port}  (Swagger UI at /ui/)")
-    print(f"gRPC  {settings.grpc_host}:{settings.grpc_port}")
+    listeners = platform.listeners()
+    width = max(len(listener.title) for listener in listeners)
+    for listener in listeners:
+        suffix = "  (Swagger UI at /ui/)" if listener.transport == "REST" else "  (server reflection)"
+        print(listener.line(width) + suffix)
     threads = services.worker_threads()
     where = f"{threads} in-process worker threads (cpu pool)" if threads else "no in-process workers"
     print(f"Broker {services.runtime.kind}, {where}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,11 +16,9 @@ from pydantic import ValidationError
 from runtime.api.context import Principal, RequestContext
 from runtime.api.errors import ApiError
 from runtime.api.operation import OperationSpec
+from runtime.gateway.contracts import ApiContract, Handler
 from runtime.services import Services
 from runtime.services.ratelimit import Window
-
-Handler = Callable[[Any, RequestContext], Any]
-
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -51,9 +49,15 @@ def describe_validation_error(error: ValidationError) -> tuple[str, dict[str, An
 
 
 class Dispatcher:
-    def __init__(self, services: Services, handlers: Mapping[str, Handler]) -> None:
+    def __init__(self, services: Services, contract: ApiContract) -> None:
         self.services = services
-        self._handlers = handlers
+        self.contract = contract
+        self._handlers: Mapping[str, Handler] = contract.handlers
+
+    @property
+    def operations(self) -> Mapping[str, OperationSpec]:
+        """The operations of the API this dispatcher serves, by operationId."""
+        return self.contract.operations
 
     async def admit(
         self, operation: OperationSpec, credential: str | None, client: str = ""

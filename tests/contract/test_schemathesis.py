@@ -1,28 +1,36 @@
-"""Schemathesis against the in-process app: every default check, positive and negative data,
-and stateful sequences through the OpenAPI links (submit → get / cancel / result / proof / stream).
+"""Schemathesis against the in-process app of every API's contract: every default check,
+positive and negative data, and stateful sequences through the OpenAPI links (for Grey:
+submit → get / cancel / result / proof / stream).
+
+The tests are made per contract of runtime/gateway/contracts.py (`test_<api>_...`,
+`TestStatefulSequences_<api>`), so a new API is tested as soon as it is registered.
 """
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import use_after_free
+from starlette.types import ASGIApp
 
 from runtime.config import ClusterConfig
 from runtime.gateway.app import Platform
+from runtime.gateway.contracts import CONTRACTS, ApiContract
 from runtime.services import Services
 from runtime.settings import Settings
-from tests.not_built import NOT_BUILT
+from tests.not_built import NOT_BUILT_BY_API
 
 _home = Path(tempfile.mkdtemp(prefix="grey-contract-"))
 # One client sends thousands of deliberately invalid credentials (the `ignored_auth` check):
 # the per-address failure limit would answer 429 there, as it should to a real guesser.
 _limits = ClusterConfig.default().rate_limits.model_copy(update={"auth_failures": None})
 _services = Services.open(Settings(database_url=f"sqlite:///{_home / 'grey.db'}"), _limits)
-_platform = Platform.build(_services)
+_platform = Platform.build(_services, list(CONTRACTS.values()))
 _key = _services.auth.create_key(
     "contract",
     frozenset(
@@ -30,61 +38,79 @@ _key = _services.auth.create_key(
     ),
 )
 
-schema = schemathesis.openapi.from_asgi("/openapi.json", _platform.rest).exclude(operation_id=list(NOT_BUILT))
+
+def _schema(contract: ApiContract) -> Any:
+    app = _platform.gateways[contract.name].rest
+    excluded = list(NOT_BUILT_BY_API.get(contract.name, ()))
+    schema: Any = schemathesis.openapi.from_asgi("/openapi.json", app)
+    if excluded:
+        schema = schema.exclude(operation_id=excluded)
+
+    @schema.auth()
+    class ApiKeyAuth:
+        """Every generated call carries a valid key; the `ignored_auth` check removes it on purpose."""
+
+        def get(self, case, ctx) -> str:
+            return _key
+
+        def set(self, case, data: str, ctx) -> None:
+            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
+    return schema
 
 
-@schema.auth()
-class ApiKeyAuth:
-    """Every generated call carries a valid key; the `ignored_auth` check removes it on purpose."""
+def _conformance_test(schema: Any) -> Any:
+    @schema.parametrize()
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    def test_every_operation_conforms_to_the_contract(case) -> None:
+        case.call_and_validate()
 
-    def get(self, case, ctx) -> str:
-        return _key
-
-    def set(self, case, data: str, ctx) -> None:
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+    return test_every_operation_conforms_to_the_contract
 
 
-@schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_operation_conforms_to_the_contract(case) -> None:
-    case.call_and_validate()
+def _stateful_test(schema: Any) -> Any:
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        """Every default check but `use_after_free`.
+
+        That check assumes DELETE removes the resource. In the contract (Grey Distributed)
+        `DELETE /v1/tasks/{id}` cancels: the task stays readable with status `cancelled`,
+        which the tests in tests/api pin.
+        """
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
+            case.validate_response(
+                response,
+                additional_checks=additional_checks,
+                excluded_checks=[use_after_free],
+                transport_kwargs=kwargs or None,
+                recorder=self.recorder,
+            )
+
+    test_case = Workflow.TestCase
+    test_case.settings = settings(
+        max_examples=40,
+        stateful_step_count=6,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    return test_case
 
 
-class Workflow(schema.as_state_machine()):  # type: ignore[misc]
-    """Every default check but `use_after_free`.
-
-    That check assumes DELETE removes the resource. In the contract (Grey Distributed) `DELETE
-    /v1/tasks/{id}` cancels: the task stays readable with status `cancelled`, which the
-    tests in tests/api pin.
-    """
-
-    def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
-        case.validate_response(
-            response,
-            additional_checks=additional_checks,
-            excluded_checks=[use_after_free],
-            transport_kwargs=kwargs or None,
-            recorder=self.recorder,
-        )
+for _name, _contract in CONTRACTS.items():
+    _api_schema = _schema(_contract)
+    globals()[f"test_{_name}_every_operation_conforms_to_the_contract"] = _conformance_test(_api_schema)
+    globals()[f"TestStatefulSequences_{_name}"] = _stateful_test(_api_schema)
 
 
-TestStatefulSequences = Workflow.TestCase
-TestStatefulSequences.settings = settings(
-    max_examples=40,
-    stateful_step_count=6,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
-
-
-def test_the_excluded_operations_are_exactly_those_answering_501() -> None:
+@pytest.mark.parametrize("api", sorted(CONTRACTS))
+def test_the_excluded_operations_are_exactly_those_answering_501(api: str) -> None:
     from starlette.testclient import TestClient
 
-    from generated.operations import OPERATIONS
-
-    client = TestClient(_platform.rest)
-    for operation_id in NOT_BUILT:
-        operation = OPERATIONS[operation_id]
+    contract = CONTRACTS[api]
+    app: ASGIApp = _platform.gateways[api].rest
+    client = TestClient(app)
+    for operation_id in NOT_BUILT_BY_API.get(api, ()):
+        operation = contract.operations[operation_id]
         path = operation.path.replace("{task_id}", "task_x").replace("{node_id}", "node-1")
         body = {"node_id": "node-1"} if operation.has_body else None
         response = client.request(operation.method, path, json=body, headers={"X-API-Key": _key})

@@ -26,6 +26,7 @@ class Server:
     grpc_port: int
     admin_key: str
     home: Path
+    banner: tuple[str, ...] = ()  # what `grey serve` printed before answering
 
 
 def launch(home: Path, **env: str) -> tuple[subprocess.Popen[str], Server]:
@@ -60,7 +61,7 @@ def launch(home: Path, **env: str) -> tuple[subprocess.Popen[str], Server]:
         lines.append(line)
         if match := re.search(r"(grey_api_key_\S+)", line):
             key = match.group(1)
-        if line.startswith("gRPC"):
+        if line.startswith("Broker"):
             break
     url = f"http://127.0.0.1:{rest_port}"
     healthy = False
@@ -74,7 +75,7 @@ def launch(home: Path, **env: str) -> tuple[subprocess.Popen[str], Server]:
         lines.append(process.stdout.read())
         problem = "print an admin key" if key is None else f"answer {url}/health"
         pytest.fail(f"grey serve did not {problem}:\n" + "".join(lines))
-    return process, Server(url, grpc_port, key, home)
+    return process, Server(url, grpc_port, key, home, tuple(lines))
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from tests.e2e.conftest import ROOT, Server
 
 @pytest.fixture(scope="module", autouse=True)
 def stubs_on_path() -> None:
-    sys.path.insert(0, str(ROOT / "generated" / "pb"))
+    sys.path.insert(0, str(ROOT / "generated" / "grey" / "pb"))
 
 
 def test_grey_distributed_connection_setup_submits_a_task(server: Server) -> None:

@@ -141,8 +141,9 @@ def _platform(services: Services, shared: bool) -> Platform:
     cached = _SHARED.get("platform")
     if cached is None:
         cached = _SHARED["platform"] = Platform.build(services)
-    cached.dispatcher.services = services
-    return Platform(services, cached.dispatcher, cached.rest)
+    for gateway in cached.gateways.values():
+        gateway.dispatcher.services = services
+    return Platform(services, cached.gateways)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from grpclib.client import Channel
 from grpclib.const import Cardinality
 
 from bench.serving import free_port
-from generated.grpc_service import RPC_MESSAGES
+from generated.grey.grpc_service import RPC_MESSAGES
 from runtime.execution import events
 from tests.execution.conftest import Gateway, broker_url_for
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import yaml
 
 import handlers.grey
-from generated.operations import OPERATIONS
+from generated.grey.operations import OPERATIONS
 from runtime.services.auth import SCOPES
 from tests.support.platform import make_key
 
-SPEC = Path(__file__).resolve().parents[2] / "spec" / "openapi.yaml"
+SPEC = Path(__file__).resolve().parents[2] / "spec" / "grey" / "openapi.yaml"
 SUBMIT = {"type": "stateless", "payload": {"function": "echo"}}
 
 

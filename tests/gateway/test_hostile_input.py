@@ -18,8 +18,8 @@ import httpx
 import pytest
 from grpclib.client import Channel
 
-from generated.grpc_service import RPC_MESSAGES
-from generated.operations import OPERATIONS
+from generated.grey.grpc_service import RPC_MESSAGES
+from generated.grey.operations import OPERATIONS
 from runtime.gateway.input_limits import MAX_DEPTH, MAX_KEY_LENGTH
 from tests.support.transports import GrpcCaller
 

@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
-from generated import models
-from generated.client import AsyncGreyClient, GreyApiError, GreyClient, RetryPolicy
+from generated.grey import models
+from generated.grey.client import AsyncGreyClient, GreyApiError, GreyClient, RetryPolicy
 
 FAST = RetryPolicy(max_retries=3, backoff_base=0.01, backoff_max=0.05)
 

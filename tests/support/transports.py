@@ -17,8 +17,8 @@ from grpclib.client import Channel
 from grpclib.const import Cardinality
 from grpclib.exceptions import GRPCError
 
-from generated.grpc_service import RPC_MESSAGES
-from generated.operations import OPERATIONS
+from generated.grey.grpc_service import RPC_MESSAGES
+from generated.grey.operations import OPERATIONS
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpclib.server
+from google.rpc.error_details_pb2 import ErrorInfo
 from grpclib.exceptions import GRPCError
 
 from runtime.api.errors import ApiError
 from runtime.api.operation import OperationSpec
 from runtime.gateway.dispatch import Dispatcher, request_id_or_new
 from runtime.gateway.errors import as_api_error
-from runtime.gateway.grpc.convert import message_to_input, model_to_message
+from runtime.gateway.grpc.convert import Conversion
 from runtime.gateway.input_limits import input_problem
 
 logger = logging.getLogger("grey.grpc")
@@ -46,6 +47,10 @@ def _request_id(stream: grpclib.server.Stream) -> str:
 class GrpcDispatcher:
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
+        conversion = dispatcher.contract.conversion
+        if conversion is None:
+            raise ValueError(f"{dispatcher.contract.name} has no gRPC side (no proto)")
+        self.conversion: Conversion = conversion
 
     async def _prepare(self, stream: grpclib.server.Stream, operation: OperationSpec) -> tuple[Any, Any, Any]:
         try:
@@ -58,7 +63,7 @@ class GrpcDispatcher:
         principal, _ = await self.dispatcher.admit(
             operation, credential_from_metadata(stream.metadata), client
         )
-        raw = message_to_input(operation, message)
+        raw = self.conversion.message_to_input(operation, message)
         hostile = input_problem(raw)
         if hostile is not None:
             field, reason = hostile
@@ -71,7 +76,7 @@ class GrpcDispatcher:
     async def unary(self, stream: grpclib.server.Stream, operation: OperationSpec) -> None:
         async def answer() -> None:
             request, ctx, handler = await self._prepare(stream, operation)
-            reply = model_to_message(operation, await handler(request, ctx))
+            reply = self.conversion.model_to_message(operation, await handler(request, ctx))
             await stream.send_message(reply)
 
         await self._observed(stream, operation, answer)
@@ -80,7 +85,7 @@ class GrpcDispatcher:
         async def answer() -> None:
             request, ctx, handler = await self._prepare(stream, operation)
             async for update in handler(request, ctx):
-                await stream.send_message(model_to_message(operation, update))
+                await stream.send_message(self.conversion.model_to_message(operation, update))
 
         await self._observed(stream, operation, answer)
 
@@ -103,10 +108,22 @@ class GrpcDispatcher:
             metrics = self.dispatcher.services.metrics
             metrics.observe(operation.operation_id, "grpc", outcome, time.perf_counter() - began)
 
-    @staticmethod
-    async def _fail(stream: grpclib.server.Stream, error: ApiError) -> None:
+    async def _fail(self, stream: grpclib.server.Stream, error: ApiError) -> None:
+        """The canonical status, the standard rich status (`grpc-status-details-bin`: a
+        google.rpc.Status whose one detail is an ErrorInfo naming the API's error code), and
+        the code and details in Grey's own trailing metadata."""
         await stream.send_trailing_metadata(
             status=error.kind.grpc_status,
             status_message=error.message,
+            status_details=[error_info(self.dispatcher.contract.name, error)],
             metadata={ERROR_CODE_KEY: error.code, ERROR_DETAILS_KEY: json.dumps(error.details)},
         )
+
+
+def error_info(domain: str, error: ApiError) -> ErrorInfo:
+    """reason: the API's error code; metadata: the envelope's details (non-strings as JSON)."""
+    metadata = {
+        str(name): value if isinstance(value, str) else json.dumps(value, default=str)
+        for name, value in (error.details or {}).items()
+    }
+    return ErrorInfo(reason=error.code, domain=domain, metadata=metadata)

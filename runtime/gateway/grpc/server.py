@@ -1,14 +1,20 @@
-"""The grpclib server hosting every generated service binding."""
+"""The grpclib server of one API: its generated service bindings, server reflection, and the
+rich error status (`grpc-status-details-bin`) on every failure."""
 
 from __future__ import annotations
 
+from grpclib.encoding.proto import ProtoStatusDetailsCodec
+from grpclib.reflection.service import ServerReflection
 from grpclib.server import Server
 
-from generated.grpc_service import AuthServiceBinding, GreyServiceBinding
 from runtime.gateway.dispatch import Dispatcher
 from runtime.gateway.grpc.dispatch import GrpcDispatcher
 
 
 def build_grpc_server(dispatcher: Dispatcher) -> Server:
-    grpc_dispatcher = GrpcDispatcher(dispatcher)
-    return Server([GreyServiceBinding(grpc_dispatcher), AuthServiceBinding(grpc_dispatcher)])
+    """Serves the contract's services and reflection (v1 and v1alpha) over its descriptors."""
+    contract = dispatcher.contract
+    if contract.grpc_services is None:
+        raise ValueError(f"{contract.name} has no gRPC side (no proto under spec/{contract.name}/proto/)")
+    services = list(contract.grpc_services(GrpcDispatcher(dispatcher)))
+    return Server(ServerReflection.extend(services), status_details_codec=ProtoStatusDetailsCodec())

@@ -9,7 +9,6 @@ from __future__ import annotations
 from connexion.middleware.abstract import ROUTING_CONTEXT
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from generated.operations import OPERATIONS
 from runtime.gateway.dispatch import Dispatcher
 from runtime.gateway.rest.edge import CALL_KEY
 
@@ -43,7 +42,7 @@ class AdmissionMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             routing = scope.get("extensions", {}).get(ROUTING_CONTEXT, {})
-            operation = OPERATIONS.get(routing.get("operation_id") or "")
+            operation = self.dispatcher.operations.get(routing.get("operation_id") or "")
             if operation is not None:
                 scope[CALL_KEY]["operation"] = operation.operation_id
                 credential = credential_from_headers(scope["headers"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
 from connexion import ConnexionMiddleware
 from connexion.middleware.routing import RoutingMiddleware
@@ -12,18 +11,17 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from starlette.types import ASGIApp
 
-from generated.operations import OPERATIONS
 from runtime.gateway.dispatch import Dispatcher
 from runtime.gateway.rest.admission import AdmissionMiddleware
 from runtime.gateway.rest.edge import EdgeMiddleware
 from runtime.gateway.rest.endpoint import OperationEndpoint
+from runtime.gateway.rest.routes import Routes
 from runtime.gateway.rest.validation import CompiledValidationMiddleware
-
-SPEC = Path(__file__).resolve().parents[3] / "spec" / "openapi.yaml"
 
 
 def build_rest_app(dispatcher: Dispatcher) -> ASGIApp:
-    """connexion routes and validates against spec/openapi.yaml; our endpoint calls handlers.
+    """connexion routes and validates against the contract's spec/<api>/openapi.yaml; our
+    endpoint calls its handlers.
 
     connexion's default stack also has its decorator chain, a per-request jsonschema
     validator, a security layer and response validation; we keep routing, Swagger UI and
@@ -41,8 +39,14 @@ def build_rest_app(dispatcher: Dispatcher) -> ASGIApp:
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, spec_path="/openapi.json"),
     )
     # connexion resolves each operationId to its handler: the same table the endpoint calls.
-    resolver = Resolver(function_resolver=lambda operation_id: dispatcher.handler(OPERATIONS[operation_id]))
-    middleware.add_api(SPEC, base_path="", name="grey", resolver=resolver)
+    contract = dispatcher.contract
+    resolver = Resolver(
+        function_resolver=lambda operation_id: dispatcher.handler(contract.operations[operation_id])
+    )
+    middleware.add_api(contract.spec, base_path="", name=contract.name, resolver=resolver)
     return EdgeMiddleware(
-        middleware, dispatcher.services.settings.max_body_bytes, dispatcher.services.metrics
+        middleware,
+        dispatcher.services.settings.max_body_bytes,
+        dispatcher.services.metrics,
+        Routes(contract.operations),
     )

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from runtime.api.errors import ApiError
 from runtime.gateway.dispatch import request_id_or_new
 from runtime.gateway.errors import as_api_error
-from runtime.gateway.rest.routes import allowed_methods
+from runtime.gateway.rest.routes import Routes
 from runtime.services.metrics import Metrics
 
 logger = logging.getLogger("grey.rest")
@@ -61,8 +61,9 @@ def _request_id(scope: Scope) -> str:
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics, routes: Routes) -> None:
         self.app = app
+        self.routes = routes
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
 
@@ -100,7 +101,7 @@ class EdgeMiddleware:
             outcome = api_error.code
             if api_error.code == "method_not_allowed":
                 # connexion routes each method separately, so Starlette's Allow names only one.
-                api_error.headers["Allow"] = ", ".join(allowed_methods(scope["path"]))
+                api_error.headers["Allow"] = ", ".join(self.routes.allowed_methods(scope["path"]))
             await send_error(send_with_id, api_error, request_id)
         finally:
             self.metrics.observe(call["operation"], "rest", outcome, time.perf_counter() - began)

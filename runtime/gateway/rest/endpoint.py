@@ -9,7 +9,6 @@ from connexion.middleware.abstract import ROUTING_CONTEXT
 from pydantic import BaseModel
 from starlette.types import Receive, Scope, Send
 
-from generated.operations import OPERATIONS
 from runtime.api.errors import ApiError
 from runtime.api.responses import Binary, PlainText
 from runtime.gateway.dispatch import Dispatcher
@@ -41,7 +40,7 @@ class OperationEndpoint:
         operation_id = routing.get("operation_id")
         if operation_id is None:
             raise ApiError("not_found", f"No operation at {scope['method']} {scope['path']}")
-        operation = OPERATIONS[operation_id]
+        operation = self.dispatcher.operations[operation_id]
         raw: dict[str, Any] = dict(scope.get(PARAMS_KEY, {}))
         body = scope.get(BODY_KEY)
         if isinstance(body, dict):

@@ -1,26 +1,27 @@
-"""Which methods the contract offers on a path (for the `Allow` header of a 405)."""
+"""Which methods a contract offers on a path (for the `Allow` header of a 405)."""
 
 from __future__ import annotations
 
 import re
-from functools import cache
+from collections.abc import Mapping
 
-from generated.operations import OPERATIONS
-
-
-@cache
-def _patterns() -> tuple[tuple[re.Pattern[str], frozenset[str]], ...]:
-    by_path: dict[str, set[str]] = {}
-    for operation in OPERATIONS.values():
-        by_path.setdefault(operation.path, set()).add(operation.method)
-    return tuple(
-        (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), frozenset(methods))
-        for path, methods in by_path.items()
-    )
+from runtime.api.operation import OperationSpec
 
 
-def allowed_methods(path: str) -> list[str]:
-    for pattern, methods in _patterns():
-        if pattern.match(path):
-            return sorted(methods)
-    return []
+class Routes:
+    """The path patterns of one API's operations, compiled once."""
+
+    def __init__(self, operations: Mapping[str, OperationSpec]) -> None:
+        by_path: dict[str, set[str]] = {}
+        for operation in operations.values():
+            by_path.setdefault(operation.path, set()).add(operation.method)
+        self._patterns = tuple(
+            (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), frozenset(methods))
+            for path, methods in by_path.items()
+        )
+
+    def allowed_methods(self, path: str) -> list[str]:
+        for pattern, methods in self._patterns:
+            if pattern.match(path):
+                return sorted(methods)
+        return []

@@ -8,7 +8,7 @@ every handler to the signature the contract gives its operation.
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
-from generated import models
+from generated.grey import models
 from runtime.api.context import RequestContext
 from runtime.api.responses import Binary, PlainText
 

@@ -3,8 +3,8 @@
 
 from typing import Any
 
-import generated.grpc.grey.v1 as pb
-from generated.grpc.google.protobuf import Struct
+import generated.grey.grpc.grey.v1 as pb
+from generated.grey.grpc.google.protobuf import Struct
 from runtime.api.protobuf import (
     Converters,
     convert_optional,

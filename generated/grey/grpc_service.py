@@ -4,8 +4,8 @@
 import grpclib.const
 import grpclib.server
 
-from generated.grpc.google import protobuf as google_pb
-from generated.grpc.grey.v1 import (
+from generated.grey.grpc.google import protobuf as google_pb
+from generated.grey.grpc.grey.v1 import (
     AttestationRequest,
     AttestationResponse,
     AuthRequest,
@@ -31,7 +31,7 @@ from generated.grpc.grey.v1 import (
     GreyServiceBase,
     AuthServiceBase,
 )
-from generated.operations import OPERATIONS
+from generated.grey.operations import OPERATIONS
 from runtime.api.grpc import GrpcCalls
 
 _U = grpclib.const.Cardinality.UNARY_UNARY

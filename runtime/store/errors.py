@@ -42,6 +42,8 @@ def is_unavailable(error: BaseException) -> bool:
     """
     if _schema_mismatch(error):
         return False
+    if _read_only(error):
+        return True
     if isinstance(error, StoreUnavailable | OperationalError | DisconnectionError | TimeoutError):
         return True
     if isinstance(error, DBAPIError) and error.connection_invalidated:
@@ -59,3 +61,15 @@ def _schema_mismatch(error: BaseException) -> bool:
     return type(cause).__module__.startswith("sqlite3") and str(cause).startswith(
         ("no such column", "no such table", "table ", "has no column")
     )
+
+
+#: SQLSTATE of a write refused because the database or transaction is read-only.
+_READ_ONLY_SQLSTATE = "25006"
+
+
+def _read_only(error: BaseException) -> bool:
+    """A store that cannot write now (a read-only replica or database, a read-only file)."""
+    cause = getattr(error, "orig", None) or error
+    if getattr(cause, "sqlstate", None) == _READ_ONLY_SQLSTATE:
+        return True
+    return type(cause).__module__.startswith("sqlite3") and "readonly database" in str(cause)

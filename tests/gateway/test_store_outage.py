@@ -30,6 +30,15 @@ def own_database(postgres_url: URL) -> Iterator[tuple[URL, object]]:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
 
+    def read_only(on: bool) -> None:
+        with admin.connect() as conn:
+            conn.execute(
+                text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {"on" if on else "off"}')
+            )
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name}
+            )
+
     def refuse(refusing: bool) -> None:
         with admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"false" if refusing else "true"}'))
@@ -39,7 +48,7 @@ def own_database(postgres_url: URL) -> Iterator[tuple[URL, object]]:
                     {"n": name},
                 )
 
-    yield postgres_url.set(database=name), refuse
+    yield postgres_url.set(database=name), refuse, read_only
     refuse(False)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -47,7 +56,7 @@ def own_database(postgres_url: URL) -> Iterator[tuple[URL, object]]:
 
 
 async def test_refused_connections_answer_503_then_work_again(own_database) -> None:
-    url, refuse = own_database
+    url, refuse, _ = own_database
     services = Services.open(
         Settings(database_url=url.render_as_string(hide_password=False), credential_cache_seconds=0.0)
     )
@@ -88,4 +97,26 @@ async def test_refused_connections_answer_503_then_work_again(own_database) -> N
         channel.close()
         server.close()
         await server.wait_closed()
+        services.close()
+
+
+async def test_a_read_only_store_answers_503_and_stores_nothing(own_database) -> None:
+    url, _, read_only = own_database
+    services = Services.open(
+        Settings(database_url=url.render_as_string(hide_password=False), credential_cache_seconds=60.0)
+    )
+    try:
+        key = make_key(services, "acme")
+        headers = {"X-API-Key": key}
+        transport = httpx.ASGITransport(app=Platform.build(services).rest)
+        async with httpx.AsyncClient(transport=transport, base_url="http://grey.test") as rest:
+            assert (await rest.get("/v1/tasks", headers=headers)).status_code == 200  # key cached
+            read_only(True)
+            refused = await rest.post("/v1/tasks", json=SUBMIT, headers=headers)
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "service_unavailable"
+            assert (await rest.get("/v1/tasks", headers=headers)).json()["tasks"] == []
+            read_only(False)
+            assert (await rest.post("/v1/tasks", json=SUBMIT, headers=headers)).status_code == 201
+    finally:
         services.close()

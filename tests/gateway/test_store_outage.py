@@ -4,7 +4,7 @@ health says so while it lasts, and the same calls work again once it is back."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -20,10 +20,11 @@ from tests.support.platform import make_key
 from tests.support.transports import GrpcCaller
 
 SUBMIT = {"type": "stateless", "payload": {"function": "echo"}}
+Switch = Callable[[bool], None]
 
 
 @pytest.fixture
-def own_database(postgres_url: URL) -> Iterator[tuple[URL, object]]:
+def own_database(postgres_url: URL) -> Iterator[tuple[URL, Switch, Switch]]:
     """A database of this test's own, and a switch that makes PostgreSQL refuse it."""
     admin = create_engine(postgres_url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     name = f"grey_outage_{secrets.token_hex(4)}"

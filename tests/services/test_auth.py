@@ -90,3 +90,7 @@ def test_a_token_of_another_secret_or_without_key_id_is_refused(store: Store) ->
     forged = jwt.encode({**claims, "kid": "key_1"}, "another-secret-of-32-bytes-or-more!")
     with pytest.raises(InvalidCredentials):
         auth.authenticate(forged)
+    secret = store.settings.get_or_create("jwt_secret", lambda: "unused")
+    unbound = jwt.encode(claims, secret)  # the right signature, but no key it came from
+    with pytest.raises(InvalidCredentials):
+        auth.authenticate(unbound)

@@ -12,6 +12,13 @@ from connexion.exceptions import InvalidSpecification
 from connexion.spec import Specification
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+RATE_CLASSES = ("submit", "tasks_read", "cluster", "other")
+"""The values of an operation's `x-grey-rate-class`: the rate-limit bucket its calls count in."""
+DEFAULT_RATE_CLASS = "other"
+
+
+class ContractError(SystemExit):
+    """Codegen stops: the OpenAPI document says something codegen cannot generate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,7 @@ class Operation:
     event_schema: str | None
     public: bool  # no credentials needed
     drift_allow: dict[str, str] = field(default_factory=dict)
+    rate_class: str = DEFAULT_RATE_CLASS  # x-grey-rate-class: one of RATE_CLASSES
 
     @property
     def handler_name(self) -> str:
@@ -95,6 +103,7 @@ def load_contract(path: Path) -> Contract:
         raise SystemExit(f"{path} is not a valid OpenAPI 3.0 document:\n{error}") from None
     document = yaml.safe_load(path.read_text())
     operations: list[Operation] = []
+    problems: list[str] = []
     for route, item in document["paths"].items():
         shared = item.get("parameters", [])
         for method in HTTP_METHODS:
@@ -122,6 +131,12 @@ def load_contract(path: Path) -> Contract:
             content = response.get("content", {})
             security = raw.get("security", document.get("security", []))
             grpc = raw.get("x-grpc")
+            rate_class = raw.get("x-grey-rate-class", DEFAULT_RATE_CLASS)
+            if rate_class not in RATE_CLASSES:
+                problems.append(
+                    f"{raw['operationId']}: x-grey-rate-class is {rate_class!r}; "
+                    f"expected one of {', '.join(RATE_CLASSES)}"
+                )
             operations.append(
                 Operation(
                     operation_id=raw["operationId"],
@@ -140,8 +155,11 @@ def load_contract(path: Path) -> Contract:
                     event_schema=raw.get("x-grey-event-schema"),
                     public=security == [],
                     drift_allow=dict(raw.get("x-grey-drift-allow", {})),
+                    rate_class=str(rate_class),
                 )
             )
+    if problems:
+        raise ContractError("\n  ".join(["the OpenAPI cannot be generated:", *problems]))
     return Contract(document=document, operations=tuple(operations))
 
 

@@ -4,13 +4,26 @@ betterproto2's generic `to_dict`/`from_dict` walk field metadata on every call (
 microseconds per request); these generated functions read and build the attributes
 directly, with the same ProtoJSON meaning: unset optional and default-valued fields are
 left out of the input, exactly as REST leaves out absent JSON keys.
+
+Proto enums go through per-enum tables (`<ENUM>_TO_REST`, `<ENUM>_FROM_REST`) between the
+betterproto2 members and the REST strings drift.py paired them with (codegen/enums.py): a
+value without a REST string (0, unless the OpenAPI lists it) leaves the field out of the
+input, and an absent REST value is the enum's 0.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-from google.protobuf.descriptor_pb2 import DescriptorProto, FieldDescriptorProto, FileDescriptorSet
+from google.protobuf.descriptor_pb2 import (
+    DescriptorProto,
+    EnumDescriptorProto,
+    FieldDescriptorProto,
+    FileDescriptorSet,
+)
+
+from codegen.enums import EnumMapping, default_mapping, index_enums, member_names
 
 F = FieldDescriptorProto
 STRUCT = ".google.protobuf.Struct"
@@ -22,6 +35,8 @@ EMPTY = ".google.protobuf.Empty"
 class _Messages:
     package: str
     by_name: dict[str, DescriptorProto]
+    enums: dict[str, EnumDescriptorProto] = field(default_factory=dict)
+    used_enums: set[str] = field(default_factory=set)
 
     def python_name(self, type_name: str) -> str:
         return type_name[len(self.package) + 2 :].replace(".", "")
@@ -29,6 +44,14 @@ class _Messages:
     def is_map(self, field: FieldDescriptorProto) -> bool:
         message = self.by_name.get(field.type_name)
         return message is not None and message.options.map_entry
+
+    def enum_table(self, field: FieldDescriptorProto, direction: str) -> str:
+        """The generated table that translates this enum field (`TO_REST` or `FROM_REST`)."""
+        self.used_enums.add(field.type_name)
+        return f"{_snake(self.python_name(field.type_name)).upper()}_{direction}"
+
+    def zero_member(self, type_name: str) -> str:
+        return f"pb.{self.python_name(type_name)}.{member_names(self.enums[type_name])[0]}"
 
 
 def _index(descriptors: FileDescriptorSet) -> _Messages:
@@ -46,7 +69,7 @@ def _index(descriptors: FileDescriptorSet) -> _Messages:
             package = file.package
         for message in file.message_type:
             add(f".{file.package}", message)
-    return _Messages(package, by_name)
+    return _Messages(package, by_name, index_enums(descriptors))
 
 
 def _snake(name: str) -> str:
@@ -62,6 +85,10 @@ def _is_message(field: FieldDescriptorProto) -> bool:
     return field.type == F.TYPE_MESSAGE
 
 
+def _is_enum(field: FieldDescriptorProto) -> bool:
+    return field.type == F.TYPE_ENUM
+
+
 def _input_line(messages: _Messages, field: FieldDescriptorProto, wanted: set[str]) -> str:
     name = field.name
     value = f"message.{name}"
@@ -72,7 +99,17 @@ def _input_line(messages: _Messages, field: FieldDescriptorProto, wanted: set[st
             wanted.add(field.type_name)
             converter = f"{_snake(messages.python_name(field.type_name))}_to_dict"
             return f"    if {value}:\n        out[{name!r}] = [{converter}(item) for item in {value}]"
+        if _is_enum(field):
+            table = messages.enum_table(field, "TO_REST")
+            return (
+                f"    if {value}:\n"
+                f"        out[{name!r}] = [{table}[item] for item in {value} if item in {table}]"
+            )
         return f"    if {value}:\n        out[{name!r}] = list({value})"
+    if _is_enum(field):
+        # One lookup: unset (None), 0 without a REST string and unknown values leave it out.
+        table = messages.enum_table(field, "TO_REST")
+        return f"    if (value := {table}.get({value})) is not None:\n        out[{name!r}] = value"
     if _is_message(field):
         if field.type_name == STRUCT:
             converted = f"{value}.to_dict()"
@@ -97,7 +134,12 @@ def _output_arg(messages: _Messages, field: FieldDescriptorProto, wanted: set[st
             wanted.add(field.type_name)
             converter = f"{_snake(messages.python_name(field.type_name))}_from"
             return f"{name}=[{converter}(item) for item in {value} or ()]"
+        if _is_enum(field):
+            return f"{name}=to_enums({messages.enum_table(field, 'FROM_REST')}, {value})"
         return f"{name}=list({value} or ())"
+    if _is_enum(field):
+        unset = "None" if field.proto3_optional else messages.zero_member(field.type_name)
+        return f"{name}=to_enum({messages.enum_table(field, 'FROM_REST')}, {value}, {unset})"
     if _is_message(field):
         if field.type_name == STRUCT:
             return f"{name}=to_struct(Struct.from_dict, {value})"
@@ -112,7 +154,34 @@ def _output_arg(messages: _Messages, field: FieldDescriptorProto, wanted: set[st
     return f"{name}=or_default({value}, {default})"
 
 
-def render_converters(descriptors: FileDescriptorSet, header: str, api: str) -> str:
+def _enum_tables(messages: _Messages, paired: Mapping[str, EnumMapping]) -> str:
+    """Both tables of every enum a converter uses, in the spelling the OpenAPI pairs it with."""
+    blocks: list[str] = []
+    for type_name in sorted(messages.used_enums):
+        enum = messages.enums[type_name]
+        python = f"pb.{messages.python_name(type_name)}"
+        members = member_names(enum)
+        mapping = paired.get(type_name) or default_mapping(enum)
+        stem = _snake(messages.python_name(type_name)).upper()
+        pairs = [(f"{python}.{members[number]}", text) for number, text in sorted(mapping.items())]
+        to_rest = "".join(f"\n    {member}: {text!r}," for member, text in pairs)
+        from_rest = "".join(f"\n    {text!r}: {member}," for member, text in pairs)
+        blocks.append(
+            f"{stem}_TO_REST: dict[{python}, str] = {{{to_rest}\n}}\n"
+            f'"""{enum.name} member → REST string; a member not here leaves the field out of the input."""\n'
+            f"{stem}_FROM_REST: dict[str, {python}] = {{{from_rest}\n}}\n"
+            f'"""REST string → {enum.name} member; an absent value is the enum\'s 0."""\n'
+        )
+    return "\n\n".join(blocks)
+
+
+def render_converters(
+    descriptors: FileDescriptorSet,
+    header: str,
+    api: str,
+    enums: Mapping[str, EnumMapping] | None = None,
+) -> str:
+    """generated/<api>/grpc_convert.py; `enums` is what check_drift paired each proto enum with."""
     messages = _index(descriptors)
     inputs: set[str] = set()
     outputs: set[str] = set()
@@ -159,21 +228,26 @@ def render_converters(descriptors: FileDescriptorSet, header: str, api: str) -> 
         f'    "{rpc}": ({reader or "no_input"}, {writer}),'
         for rpc, (reader, writer) in sorted(readers.items())
     )
+    tables = _enum_tables(messages, enums or {})
+    code = "".join(functions)
+    enum_helpers = "".join(f"    {name},\n" for name in ("to_enum", "to_enums") if f"{name}(" in code)
+    # Only a proto that imports google/protobuf/struct.proto has the Struct module generated.
+    struct = f"from generated.{api}.grpc.google.protobuf import Struct\n" if "(Struct." in code else ""
+    tables = f"\n\n{tables}" if tables else ""
     return f'''{header}
 """Converters between the gRPC messages and the shared models, per message (see codegen)."""
 
 from typing import Any
 
 import generated.{api}.grpc.{messages.package} as pb
-from generated.{api}.grpc.google.protobuf import Struct
-from runtime.api.protobuf import (
+{struct}from runtime.api.protobuf import (
     Converters,
     convert_optional,
     get_field,
     no_input,
     or_default,
-    to_struct,
-)
+{enum_helpers}    to_struct,
+){tables}
 
 {chr(10).join(chr(10) + f for f in functions)}
 

@@ -20,8 +20,9 @@ from typing import Any
 
 import jinja2
 
-from codegen.contract import Contract, Operation, load_contract
+from codegen.contract import Contract, ContractError, Operation, load_contract
 from codegen.drift import DriftError, check_drift
+from codegen.error_codes import render_errors
 from codegen.grpc_convert import render_converters
 from codegen.models import render_models
 from codegen.protos import load_descriptors, proto_files, render_betterproto, render_grpcio_stubs
@@ -145,6 +146,19 @@ def _tag_protocol(tag: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in tag.split("_")) + "Handlers"
 
 
+def client_names(contract: Contract, api: str) -> tuple[str, str]:
+    """The generated client classes: `info.x-grey-client-name`, else from the folder name
+    (`grey` → `GreyClient`, `openmcp` → `OpenmcpClient`); the async one is `Async<name>`."""
+    given = contract.document.get("info", {}).get("x-grey-client-name")
+    if given is None:
+        name = "".join(part[:1].upper() + part[1:] for part in api.split("_")) + "Client"
+    elif not isinstance(given, str) or not given.isidentifier() or keyword.iskeyword(given):
+        raise ContractError(f"spec/{api}: info.x-grey-client-name {given!r} cannot name a Python class")
+    else:
+        name = given
+    return name, f"Async{name}"
+
+
 def _tags(api: str, operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Operations grouped by tag, tags sorted; a tag names a module, so it must be an identifier."""
     by_tag: dict[str, list[dict[str, Any]]] = {}
@@ -218,12 +232,17 @@ def _formatted(source: str) -> str:
 def generate_api(root: Path, api: str, out: Path) -> Contract:
     """Write what generated/<api>/ holds into `out`."""
     folder = root / "spec" / api
-    contract = load_contract(folder / "openapi.yaml")
+    try:
+        contract = load_contract(folder / "openapi.yaml")
+    except ContractError as error:
+        raise ContractError(f"spec/{api}: {error.code}") from None
     descriptors = load_descriptors(folder)
     try:
-        check_drift(contract, descriptors)
+        enums = check_drift(contract, descriptors)
     except DriftError as error:
         raise DriftError(f"spec/{api}: {error.code}") from None
+    errors = render_errors(contract, HEADER, api)
+    client, async_client = client_names(contract, api)
     out.mkdir(parents=True, exist_ok=True)
     env = _environment()
     operations = [_operation_view(op) for op in contract.operations]
@@ -238,17 +257,30 @@ def generate_api(root: Path, api: str, out: Path) -> Contract:
             header=HEADER, api=api, tags=_tags(api, operations)
         ),
         "client.py": env.get_template("client.py.j2").render(
-            header=HEADER, api=api, title=title, operations=operations
+            header=HEADER,
+            api=api,
+            title=title,
+            operations=operations,
+            client=client,
+            async_client=async_client,
+            exported=sorted([client, async_client, "GreyApiError", "RetryPolicy"]),
         ),
+        "errors.py": errors,
     }
     if proto_files(folder):
         package, services, message_names = _services(contract, descriptors)
-        files["grpc_convert.py"] = render_converters(descriptors, HEADER, api)
+        files["grpc_convert.py"] = render_converters(descriptors, HEADER, api, enums)
         files["grpc_service.py"] = env.get_template("grpc_service.py.j2").render(
             header=HEADER,
             api=api,
             services=services,
             message_names=message_names,
+            uses_google=any(
+                name.startswith("google_pb.")
+                for service in services
+                for rpc in service.rpcs
+                for name in (rpc.request, rpc.response)
+            ),
             package_module=package,
         )
     for name, text in files.items():

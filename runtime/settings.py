@@ -46,6 +46,12 @@ class Settings:
     # Per-API listener ports, `<api>_rest` / `<api>_grpc` (`GREY_<API>_REST_PORT`, ...);
     # Grey's own are rest_port and grpc_port.
     api_ports: dict[str, int] = field(default_factory=dict)
+    # Per-API REST base path (`GREY_<API>_BASE_PATH`, e.g. `/openmcp`): APIs given the same
+    # port are told apart by it. Empty: the API answers at the root of its listener.
+    api_base_paths: dict[str, str] = field(default_factory=dict)
+    # The hosts the `api_caller` task function may call (`GREY_API_CALL_ALLOWED_HOSTS`,
+    # comma-separated `host` or `host:port`); empty: none.
+    api_call_allowed_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -90,6 +96,16 @@ class Settings:
                 and parts[-2] in ("REST", "GRPC")
             ):
                 api_ports[f"{'_'.join(parts[1:-2]).lower()}_{parts[-2].lower()}"] = int(value)
+        base_paths = {
+            var[len("GREY_") : -len("_BASE_PATH")].lower(): value.strip().rstrip("/")
+            for var, value in env.items()
+            if var.startswith("GREY_") and var.endswith("_BASE_PATH") and len(var) > len("GREY__BASE_PATH")
+        }
+        if base_paths:
+            values["api_base_paths"] = base_paths
+        if "GREY_API_CALL_ALLOWED_HOSTS" in env:
+            hosts = env["GREY_API_CALL_ALLOWED_HOSTS"].split(",")
+            values["api_call_allowed_hosts"] = tuple(h.strip().lower() for h in hosts if h.strip())
         if api_ports:
             values["api_ports"] = api_ports
         if "GREY_CLUSTER_CONFIG" in env:

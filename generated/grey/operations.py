@@ -23,6 +23,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc="GreyService.ListTasks",
+        rate_class="tasks_read",
     ),
     "submitTask": OperationSpec(
         operation_id="submitTask",
@@ -42,6 +43,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc="GreyService.SubmitTask",
+        rate_class="submit",
     ),
     "getTask": OperationSpec(
         operation_id="getTask",
@@ -61,6 +63,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc="GreyService.GetTaskStatus",
+        rate_class="tasks_read",
     ),
     "cancelTask": OperationSpec(
         operation_id="cancelTask",
@@ -80,6 +83,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc="GreyService.CancelTask",
+        rate_class="other",
     ),
     "getTaskResult": OperationSpec(
         operation_id="getTaskResult",
@@ -99,6 +103,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc="GreyService.GetTaskResult",
+        rate_class="tasks_read",
     ),
     "getTaskProof": OperationSpec(
         operation_id="getTaskProof",
@@ -118,6 +123,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json", "application/octet-stream"),
         streaming=False,
         grpc="GreyService.GetTaskProof",
+        rate_class="tasks_read",
     ),
     "streamTask": OperationSpec(
         operation_id="streamTask",
@@ -137,6 +143,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("text/event-stream",),
         streaming=True,
         grpc="GreyService.StreamTaskStatus",
+        rate_class="tasks_read",
     ),
     "streamTaskEvents": OperationSpec(
         operation_id="streamTaskEvents",
@@ -156,6 +163,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("text/event-stream",),
         streaming=True,
         grpc=None,
+        rate_class="tasks_read",
     ),
     "getClusterHealth": OperationSpec(
         operation_id="getClusterHealth",
@@ -175,6 +183,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc="GreyService.GetClusterHealth",
+        rate_class="cluster",
     ),
     "getResourceUsage": OperationSpec(
         operation_id="getResourceUsage",
@@ -194,6 +203,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc="GreyService.GetResourceUsage",
+        rate_class="cluster",
     ),
     "listNodes": OperationSpec(
         operation_id="listNodes",
@@ -213,6 +223,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc="GreyService.ListNodes",
+        rate_class="cluster",
     ),
     "quarantineNode": OperationSpec(
         operation_id="quarantineNode",
@@ -232,6 +243,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc=None,
+        rate_class="cluster",
     ),
     "drainNode": OperationSpec(
         operation_id="drainNode",
@@ -251,6 +263,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc=None,
+        rate_class="cluster",
     ),
     "activateNode": OperationSpec(
         operation_id="activateNode",
@@ -270,6 +283,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc=None,
+        rate_class="cluster",
     ),
     "getAttestationStatus": OperationSpec(
         operation_id="getAttestationStatus",
@@ -289,6 +303,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc=None,
+        rate_class="other",
     ),
     "requestAttestation": OperationSpec(
         operation_id="requestAttestation",
@@ -308,6 +323,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc="GreyService.VerifyAttestation",
+        rate_class="other",
     ),
     "verifyNodeAttestation": OperationSpec(
         operation_id="verifyNodeAttestation",
@@ -327,6 +343,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc=None,
+        rate_class="other",
     ),
     "getIsolationStatus": OperationSpec(
         operation_id="getIsolationStatus",
@@ -346,6 +363,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc=None,
+        rate_class="other",
     ),
     "getQuotas": OperationSpec(
         operation_id="getQuotas",
@@ -365,6 +383,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc=None,
+        rate_class="other",
     ),
     "updateQuotas": OperationSpec(
         operation_id="updateQuotas",
@@ -384,6 +403,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc=None,
+        rate_class="other",
     ),
     "getRateLimits": OperationSpec(
         operation_id="getRateLimits",
@@ -403,6 +423,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc=None,
+        rate_class="other",
     ),
     "listWebhooks": OperationSpec(
         operation_id="listWebhooks",
@@ -422,6 +443,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc=None,
+        rate_class="other",
     ),
     "createWebhook": OperationSpec(
         operation_id="createWebhook",
@@ -441,6 +463,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc=None,
+        rate_class="other",
     ),
     "deleteWebhook": OperationSpec(
         operation_id="deleteWebhook",
@@ -460,6 +483,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=(),
         streaming=False,
         grpc=None,
+        rate_class="other",
     ),
     "createToken": OperationSpec(
         operation_id="createToken",
@@ -479,6 +503,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc="AuthService.Authenticate",
+        rate_class="other",
     ),
     "listKeys": OperationSpec(
         operation_id="listKeys",
@@ -498,6 +523,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc=None,
+        rate_class="other",
     ),
     "createKey": OperationSpec(
         operation_id="createKey",
@@ -517,6 +543,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc=None,
+        rate_class="other",
     ),
     "revokeKey": OperationSpec(
         operation_id="revokeKey",
@@ -536,6 +563,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=(),
         streaming=False,
         grpc=None,
+        rate_class="other",
     ),
     "getHealth": OperationSpec(
         operation_id="getHealth",
@@ -555,6 +583,7 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("application/json",),
         streaming=False,
         grpc=None,
+        rate_class="other",
     ),
     "getMetrics": OperationSpec(
         operation_id="getMetrics",
@@ -574,5 +603,6 @@ OPERATIONS: dict[str, OperationSpec] = {
         media=("text/plain",),
         streaming=False,
         grpc=None,
+        rate_class="other",
     ),
 }

@@ -12,8 +12,8 @@ from runtime.api.context import RequestContext
 from runtime.api.errors import ApiError
 from runtime.api.responses import Binary
 from runtime.execution.submission import check_payload, pool_of, resources_for
-from runtime.store import DuplicateIdempotencyKey, InvalidCursor, NewTask, TaskNotCancellable
-from runtime.store.records import UNFINISHED_STATUSES
+from runtime.services import tasks as task_service
+from runtime.store import DuplicateIdempotencyKey, InvalidCursor, NewTask, TaskNotCancellable, TaskRecord
 
 
 def _new_task(request: models.SubmitTaskInput, ctx: RequestContext) -> NewTask:
@@ -23,6 +23,7 @@ def _new_task(request: models.SubmitTaskInput, ctx: RequestContext) -> NewTask:
     resources = request.resources.model_dump(exclude_none=True) if request.resources else {}
     resources = resources_for(resources, function)
     return NewTask(
+        api=ctx.api,
         tenant_id=ctx.tenant_id,
         type=request.type,
         payload=payload,
@@ -45,22 +46,18 @@ async def submit_task(request: models.SubmitTaskInput, ctx: RequestContext) -> m
     submits that arrive with this one (runtime.execution.intake)."""
     new = _new_task(request, ctx)
     try:
-        task = await ctx.services.runtime.intake.submit(new)
+        task = await task_service.submit(ctx.services, new)
     except DuplicateIdempotencyKey as duplicate:
         raise ApiError(
             "duplicate_task",
             f"Idempotency key {request.idempotency_key!r} was already used",
             {"task_id": duplicate.existing_task_id},
         ) from None
-    ctx.services.metrics.tasks_submitted.inc()
     return models.SubmitTaskResponse(task_id=task.task_id, status=task.status, created_at=task.created_at)
 
 
 async def get_task(request: models.GetTaskInput, ctx: RequestContext) -> models.Task:
-    task = await ctx.services.blocking.run(ctx.services.store.tasks.get, ctx.tenant_id, request.task_id)
-    if task is None:
-        raise ApiError.task_not_found(request.task_id)
-    return task_view(task)
+    return task_view(await task_service.find(ctx.services, ctx.tenant_id, request.task_id))
 
 
 def _labels(pairs: list[str] | None) -> dict[str, str]:
@@ -108,30 +105,20 @@ async def list_tasks(request: models.ListTasksInput, ctx: RequestContext) -> mod
 
 
 async def cancel_task(request: models.CancelTaskInput, ctx: RequestContext) -> models.CancelTaskResponse:
-    store = ctx.services.store
     try:
-        task = await ctx.services.blocking.run(
-            store.tasks.cancel, ctx.tenant_id, request.task_id, request.reason
-        )
+        task = await task_service.cancel(ctx.services, ctx.tenant_id, request.task_id, request.reason)
     except TaskNotCancellable as finished:
         raise ApiError(
             "task_not_cancellable",
             f"Task {request.task_id} is already {finished.status}",
             {"task_id": request.task_id, "status": finished.status},
         ) from None
-    if task is None:
-        raise ApiError.task_not_found(request.task_id)
-    # A running task is stopped by the worker that runs it (cooperatively, else interrupted);
-    # the store already says cancelled, so it can never complete afterwards.
-    await ctx.services.blocking.run(ctx.services.runtime.bus.cancel, task.task_id)
     assert task.cancelled_at is not None
     return models.CancelTaskResponse(task_id=task.task_id, status=task.status, cancelled_at=task.cancelled_at)
 
 
 async def get_task_result(request: models.GetTaskResultInput, ctx: RequestContext) -> models.TaskResult:
-    task = await ctx.services.blocking.run(ctx.services.store.tasks.get, ctx.tenant_id, request.task_id)
-    if task is None:
-        raise ApiError.task_not_found(request.task_id)
+    task = await task_service.find(ctx.services, ctx.tenant_id, request.task_id)
     if task.status != "completed" or task.result is None:
         raise ApiError(
             "result_not_ready",
@@ -149,41 +136,26 @@ async def get_task_proof(
     raise ApiError.not_implemented("getTaskProof")
 
 
-def _update(
-    task_id: str, status: str, progress: int, message: str | None, at: datetime
-) -> models.TaskStatusUpdate:
-    return models.TaskStatusUpdate(
-        task_id=task_id, status=status, progress=progress, message=message, timestamp=at
-    )
-
-
 async def _updates(task_id: str, ctx: RequestContext) -> AsyncIterator[models.TaskStatusUpdate]:
-    """The current state first, then every event in order, until a terminal status.
-
-    Events are rows of the store (written with each transition), so this works from any
-    gateway sharing the store; the event bus only wakes the stream early. A closing gateway
-    ends its streams within one poll interval (the transport then sends its final event).
-    """
-    services = ctx.services
-    store = services.store
-    closing = services.streams.closing
-    with services.streams.slot(ctx.tenant_id), services.runtime.bus.watch(task_id) as watch:
-        task = await services.blocking.run(store.tasks.get, ctx.tenant_id, task_id)
-        if task is None:
-            raise ApiError.task_not_found(task_id)
-        message = (task.error or {}).get("message") if task.error else None
-        yield _update(task_id, task.status, task.progress, message, task.updated_at)
-        seq, status = task.event_seq, task.status
-        while status in UNFINISHED_STATUSES and not closing.is_set():
-            watch.clear()
-            events = await services.blocking.run(store.tasks.events_after, task_id, seq)
-            for event in events:
-                yield _update(task_id, event.status, event.progress, event.message, event.at)
-                seq, status = event.seq, event.status
-                if status not in UNFINISHED_STATUSES:
-                    break
-            if not events:
-                await watch.wait()
+    """The current state first, then every event in order, until a terminal status."""
+    async for update in task_service.updates(ctx.services, ctx.tenant_id, task_id):
+        if isinstance(update, TaskRecord):
+            message = (update.error or {}).get("message") if update.error else None
+            yield models.TaskStatusUpdate(
+                task_id=update.task_id,
+                status=update.status,
+                progress=update.progress,
+                message=message,
+                timestamp=update.updated_at,
+            )
+        else:
+            yield models.TaskStatusUpdate(
+                task_id=update.task_id,
+                status=update.status,
+                progress=update.progress,
+                message=update.message,
+                timestamp=update.at,
+            )
 
 
 async def stream_task(

@@ -1,3 +1,4 @@
 """Task functions: what workers run (registered with `@task_function`), apart from API handlers."""
 
+from handlers.task_functions import agents as agents
 from handlers.task_functions import builtin as builtin

@@ -17,6 +17,7 @@ class RequestContext:
     services: Services
     transport: str  # "rest" | "grpc"
     client: str = ""  # the caller's address, as the transport saw it
+    api: str = "grey"  # the API (contract) the call came in through
 
     @property
     def principal_scopes(self) -> frozenset[str]:

@@ -78,10 +78,11 @@ class ApiError(Exception):
     def task_not_found(cls, task_id: str) -> ApiError:
         return cls("task_not_found", f"Task {task_id} does not exist", {"task_id": task_id})
 
-    def envelope(self, request_id: str) -> dict[str, Any]:
+    def envelope(self, request_id: str, code: str | None = None) -> dict[str, Any]:
+        """The error body every API uses; `code` is the API's own word for `self.code`."""
         return {
             "error": {
-                "code": self.code,
+                "code": code or self.code,
                 "message": self.message,
                 "details": self.details,
                 "request_id": request_id,

@@ -26,6 +26,7 @@ class OperationSpec:
     media: tuple[str, ...]
     streaming: bool
     grpc: str | None
+    rate_class: str  # the rate-limit bucket its calls count in (x-grey-rate-class)
 
     @property
     def input_error_code(self) -> str:

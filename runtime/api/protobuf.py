@@ -6,7 +6,8 @@ string inside codegen; the generated module keeps only the per-message functions
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import enum
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -19,10 +20,14 @@ __all__ = [
     "get_field",
     "no_input",
     "or_default",
+    "to_enum",
+    "to_enums",
     "to_struct",
 ]
 
 T = TypeVar("T")
+E = TypeVar("E")
+U = TypeVar("U")
 
 ToInput = Callable[[Any], dict[str, Any]]
 """Request message → the input dict a REST body would give."""
@@ -54,6 +59,36 @@ def to_struct(from_dict: Callable[[dict[str, Any]], T], value: Any) -> T | None:
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json", exclude_none=True)
     return from_dict(value)
+
+
+def to_enum(table: Mapping[str, E], value: Any, unset: U) -> E | U:
+    """The enum member of a REST string (from a model or a dict); `unset` when it is absent:
+    the enum's 0, or None for a proto3 `optional` field."""
+    if value is None:
+        return unset
+    try:
+        return table[value]
+    except (KeyError, TypeError):
+        return _member(table, value)
+
+
+def to_enums(table: Mapping[str, E], values: Iterable[Any] | None) -> list[E]:
+    """The members of a repeated enum field; absent is empty."""
+    if not values:
+        return []
+    try:
+        return [table[value] for value in values]
+    except (KeyError, TypeError):
+        return [_member(table, value) for value in values]
+
+
+def _member(table: Mapping[str, E], value: Any) -> E:
+    """The slow path: a Python enum whose value is the REST string, else a clear error."""
+    if isinstance(value, enum.Enum) and isinstance(value.value, str) and value.value in table:
+        return table[value.value]
+    if isinstance(value, str) and value in table:
+        return table[value]
+    raise ValueError(f"{value!r} is not one of the REST values {', '.join(map(repr, table))}")
 
 
 def no_input(message: Any) -> dict[str, Any]:

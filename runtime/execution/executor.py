@@ -31,6 +31,7 @@ from runtime.execution.actors import Dispatch
 from runtime.execution.functions import InvalidInput, TaskContext, get_function, is_transient
 from runtime.execution.gpu import GpuDevice
 from runtime.execution.interrupts import Interrupter, TaskCancelled, TaskHandedBack, TaskTimedOut
+from runtime.execution.metrics import TASK_METRICS
 from runtime.execution.nodes import Request, ResourceGate
 from runtime.execution.pipeline import StepFailed, run_pipeline
 from runtime.store import Store, TaskRecord
@@ -328,7 +329,7 @@ class Executor:
             fields = {"error": error, "result": result}
         else:
             fields = {"error": error}
-        return self.patiently(
+        written = self.patiently(
             lambda: self.store.lifecycle.transition(
                 task.task_id,
                 from_statuses=(from_status,),
@@ -340,6 +341,9 @@ class Executor:
                 **(timing or {}),
             )
         )
+        if written and status != PENDING:
+            TASK_METRICS.finished(task.api, status, (timing or {}).get("execution_time_ms"))
+        return written
 
     def patiently(self, write: Callable[[], T]) -> T:
         """`write()`, again while the store is unavailable (50 ms doubling to 1 s), for up

@@ -2,6 +2,8 @@
 
 - the function named by `payload.function` exists and `payload.data` fits its input
   (pipelines: every step's function, and the data given; batches: every item);
+- a named pipeline (`payload.pipeline`) is registered (else `InvalidPayload`) and
+  available in this build (else `Unschedulable`, with the reason it was registered with);
 - `stateful` tasks have a `state_key`;
 - dependencies exist and are the tenant's (all three -> `InvalidPayload`);
 - the pool the resources route to exists (GPU/TEE workers registered, or declared in the
@@ -20,7 +22,7 @@ from runtime.config import ClusterConfig, route_pool
 from runtime.execution.errors import InvalidPayload, Unschedulable
 from runtime.execution.functions import InvalidInput, TaskFunction, function_names, get_function
 from runtime.execution.nodes import Request
-from runtime.execution.pipeline import stages_of
+from runtime.execution.pipeline import PipelineUnavailable, UnknownPipeline, pipeline_names, plan_of
 from runtime.store import NewTask, NodeRecord, Store
 
 MAX_BATCH_ITEMS = 10000
@@ -48,22 +50,38 @@ def _parse(function: TaskFunction, data: Any, field: str) -> None:
         raise _invalid(str(error), f"{field}.{error.field}" if field else error.field) from None
 
 
+def _check_pipeline(payload: dict[str, Any]) -> None:
+    """Steps' functions exist and the data given fits the steps that receive it.
+
+    A named pipeline (`payload.pipeline`): unknown -> InvalidPayload; registered as
+    unavailable in this build -> Unschedulable (with its reason).
+    """
+    try:
+        plan = plan_of(payload)
+    except PipelineUnavailable as error:
+        raise Unschedulable(str(error), pipeline=error.pipeline.name, reason=error.reason) from None
+    except UnknownPipeline as error:
+        raise _invalid(str(error), error.field, pipelines=pipeline_names()) from None
+    except InvalidInput as error:
+        raise _invalid(str(error), error.field) from None
+    field = "payload.pipeline" if plan.named is not None else "payload.steps.function"
+    for number, stage in enumerate(plan.stages):
+        receives_data = number == 0 or plan.mode == "parallel"
+        for step in stage:
+            function = _function(step["function"], field)
+            if plan.named is not None and receives_data:
+                _parse(function, payload.get("data"), "payload")
+            elif "data" in step and receives_data:
+                _parse(function, step["data"], "payload.steps")
+
+
 def check_payload(task_type: str, payload: dict[str, Any], state_key: str | None) -> TaskFunction | None:
-    """Raises InvalidPayload for a payload that could never run; returns its function."""
+    """Raises InvalidPayload for a payload that could never run (Unschedulable for a named
+    pipeline this build cannot run); returns its function."""
     if task_type == "stateful" and not state_key:
         raise _invalid("stateful tasks need a state_key", "state_key")
     if task_type == "pipeline":
-        try:
-            stages = stages_of(payload)
-        except InvalidInput as error:
-            raise _invalid(str(error), error.field) from None
-        first = True
-        for stage in stages:
-            for step in stage:
-                function = _function(step["function"], "payload.steps.function")
-                if "data" in step and (first or payload.get("mode") == "parallel"):
-                    _parse(function, step["data"], "payload.steps")
-            first = False
+        _check_pipeline(payload)
         return None
     function = _function(payload.get("function") or "echo", "payload.function")
     if task_type == "batch":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -17,7 +18,7 @@ import uvloop
 from grpclib.server import Server
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from runtime.gateway.contracts import ApiContract, enabled, ports
+from runtime.gateway.contracts import ApiContract, base_path, enabled, ports
 from runtime.gateway.dispatch import Dispatcher
 from runtime.gateway.grpc.server import build_grpc_server
 from runtime.gateway.rest.app import build_rest_app
@@ -53,10 +54,14 @@ class Listener:
     transport: str  # REST | gRPC
     host: str
     port: int
+    base_path: str = ""  # REST: the prefix the API answers under on a shared port
 
     def line(self, width: int = 0) -> str:
         """`Grey Distributed  REST  http://127.0.0.1:8080`: what `grey serve` prints."""
-        where = f"http://{self.host}:{self.port}" if self.transport == "REST" else f"{self.host}:{self.port}"
+        if self.transport == "REST":
+            where = f"http://{self.host}:{self.port}{self.base_path}"
+        else:
+            where = f"{self.host}:{self.port}"
         return f"{self.title:<{width}}  {self.transport:<4}  {where}"
 
 
@@ -91,23 +96,32 @@ class Platform:
         return (self.gateways[api] if api else self.primary).grpc_server()
 
     def listeners(self) -> list[Listener]:
+        """Every API's listeners. APIs may share a port: gRPC ones always (method paths carry
+        the proto package), REST ones when each has its own base path (`GREY_<API>_BASE_PATH`;
+        at most one of them at the root)."""
         settings = self.services.settings
         found = []
         for name, gateway in self.gateways.items():
             rest_port, grpc_port = ports(gateway.contract, settings)
             title = gateway.contract.title
-            found.append(Listener(name, title, "REST", settings.rest_host, rest_port))
+            found.append(
+                Listener(
+                    name, title, "REST", settings.rest_host, rest_port, base_path(gateway.contract, settings)
+                )
+            )
             if grpc_port is not None:
                 found.append(Listener(name, title, "gRPC", settings.grpc_host, grpc_port))
         taken: dict[int, Listener] = {}
         for listener in found:
             other = taken.setdefault(listener.port, listener)
-            if other is not listener:
-                raise ValueError(
-                    f"port {listener.port} is given to {other.api} {other.transport} and to "
-                    f"{listener.api} {listener.transport}: set GREY_{listener.api.upper()}_"
-                    f"{listener.transport.upper()}_PORT"
-                )
+            if other is listener or _may_share(other, listener, found):
+                continue
+            raise ValueError(
+                f"port {listener.port} is given to {other.api} {other.transport} and to "
+                f"{listener.api} {listener.transport}: set GREY_{listener.api.upper()}_"
+                f"{listener.transport.upper()}_PORT, or give each REST API on the port its own "
+                f"GREY_<API>_BASE_PATH"
+            )
         return found
 
     def start_runtime(self, worker_threads: int | None = None) -> None:
@@ -129,12 +143,13 @@ class Platform:
         settings = self.services.settings
         grace = settings.shutdown_grace_seconds
         listeners = self.listeners()
-        by_port: dict[int, ASGIApp] = {}
+        by_port: dict[int, dict[str, ASGIApp]] = {}
         sockets = []
         for listener in listeners:
             if listener.transport == "REST":
-                by_port[listener.port] = self.gateways[listener.api].rest
-                sockets.append(_bind(listener.host, listener.port))
+                if listener.port not in by_port:
+                    sockets.append(_bind(listener.host, listener.port))
+                by_port.setdefault(listener.port, {})[listener.base_path] = self.gateways[listener.api].rest
         config = uvicorn.Config(
             _ByPort(by_port),
             loop="none",
@@ -144,12 +159,17 @@ class Platform:
             timeout_graceful_shutdown=max(1, int(grace) - 2),
         )
         rest = _GatewayServer(config, self.services.streams.closing)
-        grpc_servers = []
+        grpc_ports: dict[tuple[str, int], list[Dispatcher]] = {}
         for listener in listeners:
             if listener.transport == "gRPC":
-                server = self.gateways[listener.api].grpc_server()
-                await server.start(listener.host, listener.port)
-                grpc_servers.append(server)
+                grpc_ports.setdefault((listener.host, listener.port), []).append(
+                    self.gateways[listener.api].dispatcher
+                )
+        grpc_servers = []
+        for (host, port), dispatchers in grpc_ports.items():
+            server = build_grpc_server(dispatchers)  # made here: grpclib binds it to this loop
+            await server.start(host, port)
+            grpc_servers.append(server)
         await self.services.blocking.run(self.start_runtime)
         try:
             await rest.serve(sockets=sockets)
@@ -171,19 +191,53 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _ByPort:
-    """Every REST listener on one uvicorn server: a call goes to the API of its local port."""
+def _may_share(first: Listener, second: Listener, listeners: Sequence[Listener]) -> bool:
+    """Whether two listeners may use one port: both gRPC, or REST ones on distinct base paths."""
+    if first.transport != second.transport:
+        return False
+    if first.transport == "gRPC":
+        return True
+    paths = [
+        listener.base_path
+        for listener in listeners
+        if listener.port == first.port and listener.transport == "REST"
+    ]
+    return len(set(paths)) == len(paths)
 
-    def __init__(self, apps: dict[int, ASGIApp]) -> None:
-        self.apps = apps
-        self.only = next(iter(apps.values())) if len(apps) == 1 else None
+
+class _ByPort:
+    """Every REST listener on one uvicorn server: a call goes to the API of its local port
+    and, where APIs share the port, of the longest base path its path starts with."""
+
+    def __init__(self, apps: dict[int, dict[str, ASGIApp]]) -> None:
+        self.apps = {
+            port: sorted(mounted.items(), key=lambda item: len(item[0]), reverse=True)
+            for port, mounted in apps.items()
+        }
+        only = next(iter(self.apps.values())) if len(self.apps) == 1 else None
+        self.only = only[0][1] if only is not None and len(only) == 1 and not only[0][0] else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        app = self.only
-        if app is None:
-            server = scope.get("server")
-            app = self.apps[server[1]] if server else next(iter(self.apps.values()))
-        await app(scope, receive, send)
+        if self.only is not None:
+            await self.only(scope, receive, send)
+            return
+        server = scope.get("server")
+        mounted = self.apps.get(server[1]) if server else None
+        mounted = mounted or next(iter(self.apps.values()))
+        path: str = scope.get("path", "")
+        for prefix, app in mounted:
+            if not prefix:
+                await app(scope, receive, send)
+                return
+            if path == prefix or path.startswith(prefix + "/"):
+                inner = {
+                    **scope,
+                    "path": path[len(prefix) :] or "/",
+                    "raw_path": scope.get("raw_path", b"")[len(prefix) :] or b"/",
+                }
+                await app(inner, receive, send)
+                return
+        await _no_api(scope, receive, send, [prefix for prefix, _ in mounted])
 
 
 class _GatewayServer(uvicorn.Server):
@@ -199,6 +253,16 @@ class _GatewayServer(uvicorn.Server):
             self.exit_requested_at = time.monotonic()
         self._closing.set()
         super().handle_exit(sig, frame)
+
+
+async def _no_api(scope: Scope, receive: Receive, send: Send, prefixes: list[str]) -> None:
+    """A path under none of the port's base paths: 404 naming them (no API's envelope fits)."""
+    body = json.dumps(
+        {"error": {"code": "not_found", "message": f"No API here; this port serves {', '.join(prefixes)}"}}
+    ).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 404, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def serve(settings: Settings) -> None:

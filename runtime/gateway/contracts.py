@@ -9,19 +9,37 @@ built from these objects only; adding an API is adding one entry to `CONTRACTS`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import generated.grey.errors
+import generated.grey.grpc_convert
+import generated.grey.grpc_service
+import generated.grey.operations
+import generated.openmcp.errors
+import generated.openmcp.grpc_convert
+import generated.openmcp.grpc_service
+import generated.openmcp.operations
+import generated.orchestrator.errors
+import generated.orchestrator.grpc_convert
+import generated.orchestrator.grpc_service
+import generated.orchestrator.operations
 import handlers.grey
-from generated.grey import grpc_convert as grey_convert
-from generated.grey import grpc_service as grey_grpc
-from generated.grey.operations import OPERATIONS as GREY_OPERATIONS
+import handlers.openmcp
+import handlers.orchestrator
 from generated.grey.pb import grey_pb2
+from generated.openmcp.pb import openmcp_pb2
+from generated.orchestrator.pb import orchestrator_pb2
 from runtime.api.context import RequestContext
 from runtime.api.grpc import GrpcCalls
 from runtime.api.operation import OperationSpec
-from runtime.gateway.grpc.convert import GREY_REQUEST_ADAPTERS, GREY_RESPONSE_ADAPTERS, Conversion
+from runtime.gateway.grpc.convert import (
+    GREY_REQUEST_ADAPTERS,
+    GREY_RESPONSE_ADAPTERS,
+    OPENMCP_RESPONSE_ADAPTERS,
+    Conversion,
+)
 from runtime.settings import Settings
 
 SPEC_ROOT = Path(__file__).resolve().parents[2] / "spec"
@@ -46,6 +64,18 @@ class ApiContract:
     # The grpcio stubs' file descriptor: importing it registers the API's protos in the default
     # descriptor pool, which server reflection answers from.
     grpc_descriptor: Any = None
+    # Internal error code → this API's code (generated/<api>/errors.py, from the contract's
+    # `x-grey-error-codes`); a code missing here is the API's word already.
+    error_codes: Mapping[str, str] = field(default_factory=dict)
+    # (alias, target) path prefixes: a path under `alias` answers as under `target`.
+    path_aliases: tuple[tuple[str, str], ...] = ()
+    # (API code, message) → a message of the API's proto sent in the rich status next to
+    # google.rpc.ErrorInfo, where the API's reference asks for its own error payload.
+    grpc_error_detail: Callable[[str, str], Any] | None = None
+
+    def public_code(self, code: str) -> str:
+        """This API's word for the internal error code `code`."""
+        return self.error_codes.get(code, code)
 
     @property
     def env_prefix(self) -> str:
@@ -57,16 +87,59 @@ GREY = ApiContract(
     name="grey",
     title="Grey Distributed",
     spec=SPEC_ROOT / "grey" / "openapi.yaml",
-    operations=GREY_OPERATIONS,
+    operations=generated.grey.operations.OPERATIONS,
     handlers=handlers.grey.HANDLERS,
     rest_port=8080,
     grpc_port=4100,
-    grpc_services=lambda calls: [grey_grpc.GreyServiceBinding(calls), grey_grpc.AuthServiceBinding(calls)],
-    conversion=Conversion(grey_convert.CONVERTERS, GREY_REQUEST_ADAPTERS, GREY_RESPONSE_ADAPTERS),
+    grpc_services=lambda calls: [
+        generated.grey.grpc_service.GreyServiceBinding(calls),
+        generated.grey.grpc_service.AuthServiceBinding(calls),
+    ],
+    conversion=Conversion(
+        generated.grey.grpc_convert.CONVERTERS, GREY_REQUEST_ADAPTERS, GREY_RESPONSE_ADAPTERS
+    ),
     grpc_descriptor=grey_pb2.DESCRIPTOR,
+    error_codes=generated.grey.errors.ERROR_CODES,
+    path_aliases=(("/api/v1", "/v1"),),  # the self-hosted prefix of Grey's reference
 )
 
-CONTRACTS: dict[str, ApiContract] = {contract.name: contract for contract in (GREY,)}
+OPENMCP = ApiContract(
+    name="openmcp",
+    title="OpenMCP Chain",
+    spec=SPEC_ROOT / "openmcp" / "openapi.yaml",
+    operations=generated.openmcp.operations.OPERATIONS,
+    handlers=handlers.openmcp.HANDLERS,
+    rest_port=8081,
+    grpc_port=4101,
+    grpc_services=lambda calls: [
+        generated.openmcp.grpc_service.AuthServiceBinding(calls),
+        generated.openmcp.grpc_service.TaskServiceBinding(calls),
+    ],
+    conversion=Conversion(
+        generated.openmcp.grpc_convert.CONVERTERS, response_adapters=OPENMCP_RESPONSE_ADAPTERS
+    ),
+    grpc_descriptor=openmcp_pb2.DESCRIPTOR,
+    error_codes=generated.openmcp.errors.ERROR_CODES,
+    # "status.details carries the same machine-readable error payload serialized as protobuf"
+    grpc_error_detail=lambda code, message: openmcp_pb2.Error(code=code, message=message),
+)
+
+ORCHESTRATOR = ApiContract(
+    name="orchestrator",
+    title="Orchestrator",
+    spec=SPEC_ROOT / "orchestrator" / "openapi.yaml",
+    operations=generated.orchestrator.operations.OPERATIONS,
+    handlers=handlers.orchestrator.HANDLERS,
+    rest_port=8082,
+    grpc_port=50051,  # where the reference's example connects
+    grpc_services=lambda calls: [generated.orchestrator.grpc_service.OrchestratorServiceBinding(calls)],
+    conversion=Conversion(generated.orchestrator.grpc_convert.CONVERTERS),
+    grpc_descriptor=orchestrator_pb2.DESCRIPTOR,
+    error_codes=generated.orchestrator.errors.ERROR_CODES,
+    grpc_error_detail=lambda code, message: orchestrator_pb2.Error(code=code, message=message),
+)
+
+CONTRACTS: dict[str, ApiContract] = {contract.name: contract for contract in (GREY, OPENMCP, ORCHESTRATOR)}
 """Every API this build can serve, by name; `GREY_APIS` / `grey serve --apis` pick some."""
 
 
@@ -90,3 +163,11 @@ def ports(contract: ApiContract, settings: Settings) -> tuple[int, int | None]:
     rest = settings.api_ports.get(f"{contract.name}_rest", rest_default)
     grpc = settings.api_ports.get(f"{contract.name}_grpc", grpc_default)
     return rest, grpc if contract.grpc_services is not None else None
+
+
+def base_path(contract: ApiContract, settings: Settings) -> str:
+    """The prefix the API's REST side answers under (`GREY_<API>_BASE_PATH`); "" for the root."""
+    path = settings.api_base_paths.get(contract.name, "").rstrip("/")
+    if path and not path.startswith("/"):
+        raise ValueError(f"GREY_{contract.name.upper()}_BASE_PATH must start with '/': {path!r}")
+    return path

@@ -31,14 +31,8 @@ def request_id_or_new(candidate: str | None) -> str:
 
 
 def bucket_of(operation: OperationSpec) -> str:
-    """The rate-limit class of an operation (the Grey Distributed reference's four)."""
-    if operation.operation_id == "submitTask":
-        return "submit"
-    if operation.tag == "tasks" and operation.method == "GET":
-        return "tasks_read"
-    if operation.tag == "cluster":
-        return "cluster"
-    return "other"
+    """The rate-limit class of an operation: its contract's `x-grey-rate-class` (default `other`)."""
+    return operation.rate_class
 
 
 def describe_validation_error(error: ValidationError) -> tuple[str, dict[str, Any]]:
@@ -91,7 +85,7 @@ class Dispatcher:
     def context(
         self, principal: Principal | None, request_id: str, transport: str, client: str = ""
     ) -> RequestContext:
-        return RequestContext(request_id, principal, self.services, transport, client)
+        return RequestContext(request_id, principal, self.services, transport, client, self.contract.name)
 
     def handler(self, operation: OperationSpec) -> Handler:
         return self._handlers[operation.operation_id]

@@ -20,6 +20,7 @@ from runtime.execution.errors import (
 from runtime.services.auth import InvalidCredentials
 from runtime.services.ratelimit import RateLimited
 from runtime.services.streams import TooManyStreams
+from runtime.services.tasks import TaskNotFound
 from runtime.store.errors import is_unavailable as store_unavailable
 
 #: What a client is told to wait when the store or broker is down.
@@ -43,6 +44,8 @@ def as_api_error(error: Exception) -> ApiError:
         if isinstance(error, NotSent):
             answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return answer
+    if isinstance(error, TaskNotFound):
+        return ApiError.task_not_found(error.name)
     if isinstance(error, TooManyStreams):
         return ApiError("rate_limited", str(error), {"limit": error.limit, "bucket": "streams"})
     if store_unavailable(error) or broker_unavailable(error):

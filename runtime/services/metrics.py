@@ -1,8 +1,14 @@
-"""Prometheus metrics of this process (served by `GET /metrics`)."""
+"""Prometheus metrics of this process (served by `GET /metrics` of every API that has it).
+
+Calls and submissions are counted here, by API; task outcomes are counted by the executor
+that ran them (`runtime.execution.metrics`), whose collectors this registry includes.
+"""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from runtime.execution.metrics import TASK_METRICS
 
 
 class Metrics:
@@ -10,22 +16,36 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "grey_requests_total",
-            "API calls by operation, transport and outcome code",
-            ["operation", "transport", "code"],
+            "API calls by API, operation, transport and outcome code",
+            ["api", "operation", "transport", "code"],
             registry=self.registry,
         )
         self.latency = Histogram(
             "grey_request_seconds",
-            "API call latency by operation and transport",
-            ["operation", "transport"],
+            "API call latency by API, operation and transport",
+            ["api", "operation", "transport"],
             registry=self.registry,
         )
-        self.tasks_submitted = Counter("tasks_submitted_total", "Tasks accepted", registry=self.registry)
+        self.tasks_submitted = Counter(
+            "tasks_submitted_total",
+            "Tasks accepted, by the API that submitted them",
+            ["api"],
+            registry=self.registry,
+        )
+        for collector in TASK_METRICS.collectors():
+            self.registry.register(collector)
 
-    def observe(self, operation: str, transport: str, code: str, seconds: float) -> None:
-        """One finished API call; `code` is `ok` or the error code."""
-        self.requests.labels(operation, transport, code).inc()
-        self.latency.labels(operation, transport).observe(seconds)
+    def observe(self, api: str, operation: str, transport: str, code: str, seconds: float) -> None:
+        """One finished API call; `code` is `ok` or the (internal) error code."""
+        self.requests.labels(api, operation, transport, code).inc()
+        self.latency.labels(api, operation, transport).observe(seconds)
+
+    def submitted(self, api: str) -> None:
+        self.tasks_submitted.labels(api).inc()
+
+    def estimated_execution_ms(self, api: str) -> int | None:
+        """The median execution time of the API's recent tasks in this process, if any ran."""
+        return TASK_METRICS.execution_times.median(api)
 
     def render(self) -> str:
         return generate_latest(self.registry).decode()

@@ -57,6 +57,7 @@ class NewTask:
     dependencies: list[str] = field(default_factory=list)
     resources: dict[str, Any] = field(default_factory=dict)
     pool: str = "cpu"
+    api: str = "grey"  # the API whose contract submitted it
     task_id: str = field(default_factory=new_task_id)
     created_at: datetime = field(default_factory=utc_now)
 
@@ -100,6 +101,7 @@ class TaskRecord:
     event_seq: int = 0
     sent_at: datetime | None = None  # its message last sent (or due, for a delayed retry)
     lease_expires_at: datetime | None = None  # running: its attempt's lease
+    api: str = "grey"  # the API that submitted it
 
     @property
     def finished(self) -> bool:

@@ -72,6 +72,8 @@ tasks = Table(
     # due, for a delayed retry), and until when the running attempt is leased to its worker.
     Column("sent_at", UtcDateTime, nullable=True),
     Column("lease_expires_at", UtcDateTime, nullable=True),
+    # The API whose contract submitted the task (`grey`, `openmcp`, ...): metrics label it.
+    Column("api", String, nullable=False, default="grey", server_default="grey"),
     # NULL keys are distinct on both backends: only real keys deduplicate.
     UniqueConstraint("tenant_id", "idempotency_key"),
     # listTasks: tenant, newest first, keyset on (created_at, task_id).

@@ -118,6 +118,7 @@ class TaskRepository:
             "event_seq": 0,
             "sent_at": new.created_at,  # the intake sends it right after the insert
             "lease_expires_at": None,
+            "api": new.api,
         }
         labels = [{"task_id": new.task_id, "key": key, "value": value} for key, value in new.labels.items()]
 
@@ -142,6 +143,18 @@ class TaskRepository:
                 row = conn.execute(_GET_ANY, {"w_task_id": task_id}).first()
             else:
                 row = conn.execute(_GET_OWN, {"w_task_id": task_id, "w_tenant_id": tenant_id}).first()
+        return None if row is None else as_record(row)
+
+    def find(self, tenant_id: str, name: str) -> TaskRecord | None:
+        """The tenant's task whose id is `name`, else the one the tenant submitted under the
+        idempotency key `name` (the Orchestrator's client-chosen `task_id`): every API finds
+        a task by either. An id wins over a key; ids are made by the server."""
+        task = self.get(tenant_id, name)
+        if task is not None:
+            return task
+        stmt = select(tasks).where(tasks.c.tenant_id == tenant_id, tasks.c.idempotency_key == name)
+        with self._engine.connect() as conn:
+            row = conn.execute(stmt).first()
         return None if row is None else as_record(row)
 
     def list(

@@ -242,6 +242,7 @@ def test_a_new_api_folder_is_generated_into_its_own_namespace(
     assert sorted(p.name for p in demo.iterdir() if p.name != "__pycache__") == [
         "__init__.py",
         "client.py",
+        "errors.py",
         "interfaces.py",
         "models.py",
         "operations.py",
@@ -249,6 +250,8 @@ def test_a_new_api_folder_is_generated_into_its_own_namespace(
     assert "class GetGreetingInput(BaseModel):" in (demo / "models.py").read_text()
     assert '"getGreeting": OperationSpec(' in (demo / "operations.py").read_text()
     assert "from generated.demo import models" in (demo / "client.py").read_text()
+    assert "class DemoClient(GreyClientBase):" in (demo / "client.py").read_text()
+    assert "ERROR_CODES: dict[str, str] = {" in (demo / "errors.py").read_text()
     skeleton = (root / "handlers" / "demo" / "greetings.py").read_text()
     assert (
         "async def get_greeting(request: models.GetGreetingInput, ctx: RequestContext) -> models.Greeting:"

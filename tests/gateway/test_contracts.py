@@ -17,6 +17,15 @@ from runtime.settings import Settings
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
+def test_every_api_is_registered_with_its_spec_operations_and_handlers() -> None:
+    assert list(CONTRACTS) == ["grey", "openmcp", "orchestrator"]
+    for contract in CONTRACTS.values():
+        assert contract.spec.parent.name == contract.name
+        assert set(contract.handlers) == set(contract.operations)
+    ports_taken = [(c.rest_port, c.grpc_port) for c in CONTRACTS.values()]
+    assert ports_taken == [(8080, 4100), (8081, 4101), (8082, 50051)]
+
+
 def test_grey_is_registered_with_its_spec_operations_and_handlers() -> None:
     assert CONTRACTS["grey"] is GREY
     assert GREY.spec.name == "openapi.yaml" and GREY.spec.parent.name == "grey"
@@ -69,7 +78,7 @@ async def test_two_contracts_are_served_side_by_side_on_their_own_listeners(serv
 
         return answer
 
-    router = _ByPort({8080: app("grey"), 8081: app("twin")})
+    router = _ByPort({8080: {"": app("grey")}, 8081: {"": app("twin")}})
     for port in (8081, 8080):
 
         async def on_port(scope: Scope, receive: Receive, send: Send, port: int = port) -> None:
@@ -83,8 +92,54 @@ async def test_two_contracts_are_served_side_by_side_on_their_own_listeners(serv
 
 
 @SQLITE
-def test_two_listeners_on_one_port_are_refused_by_name(services: Services) -> None:
+def test_two_rest_apis_on_one_port_without_base_paths_are_refused_by_name(services: Services) -> None:
+    twin = dataclasses.replace(GREY, name="twin", title="Twin", rest_port=8080, grpc_port=4101)
+    platform = Platform.build(services, [GREY, twin])
+    with pytest.raises(ValueError, match="port 8080 is given to grey REST and to twin REST"):
+        platform.listeners()
+
+
+@SQLITE
+def test_grpc_listeners_may_share_a_port(services: Services) -> None:
+    """gRPC method paths carry the proto package, so one server holds several APIs."""
     twin = dataclasses.replace(GREY, name="twin", title="Twin", rest_port=8081, grpc_port=4100)
     platform = Platform.build(services, [GREY, twin])
-    with pytest.raises(ValueError, match="port 4100 is given to grey gRPC and to twin gRPC"):
+    assert [listener.port for listener in platform.listeners() if listener.transport == "gRPC"] == [4100, 4100]
+
+
+@SQLITE
+async def test_apis_mounted_on_one_port_answer_under_their_base_paths(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GREY_OPENMCP_REST_PORT", "8080")
+    monkeypatch.setenv("GREY_ORCHESTRATOR_REST_PORT", "8080")
+    monkeypatch.setenv("GREY_OPENMCP_BASE_PATH", "/openmcp")
+    monkeypatch.setenv("GREY_ORCHESTRATOR_BASE_PATH", "/orchestrator/")
+    settings = Settings.from_env(database_url=services.settings.database_url)
+    assert settings.api_base_paths == {"openmcp": "/openmcp", "orchestrator": "/orchestrator"}
+    platform = Platform.build(dataclasses.replace(services, settings=settings), list(CONTRACTS.values()))
+    rest = [listener for listener in platform.listeners() if listener.transport == "REST"]
+    assert [(listener.port, listener.base_path) for listener in rest] == [
+        (8080, ""),
+        (8080, "/openmcp"),
+        (8080, "/orchestrator"),
+    ]
+    assert rest[1].line() == "OpenMCP Chain  REST  http://127.0.0.1:8080/openmcp"
+    router = _ByPort({8080: {listener.base_path: platform.gateways[listener.api].rest for listener in rest}})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=router), base_url="http://t") as client:
+        grey = await client.get("/v1/tasks/nope")
+        openmcp = await client.get("/openmcp/v1/tasks/nope")
+        orchestrator = await client.get("/orchestrator/api/v1/tasks/nope")
+        health = await client.get("/orchestrator/health")
+    assert grey.json()["error"]["code"] == "unauthorized"
+    assert openmcp.json()["error"]["code"] == "UNAUTHENTICATED"
+    assert orchestrator.json()["error"]["code"] == "UNAUTHENTICATED"
+    assert health.status_code == 200 and "uptime_seconds" in health.json()
+
+
+@SQLITE
+def test_a_base_path_must_start_with_a_slash(services: Services) -> None:
+    settings = dataclasses.replace(services.settings, api_base_paths={"openmcp": "openmcp"})
+    platform = Platform.build(dataclasses.replace(services, settings=settings), list(CONTRACTS.values()))
+    with pytest.raises(ValueError, match="GREY_OPENMCP_BASE_PATH must start with '/'"):
         platform.listeners()

@@ -43,6 +43,7 @@ def _token(model: Any) -> dict[str, Any]:
 
 GREY_REQUEST_ADAPTERS: dict[str, Adapter] = {"submitTask": _submit_payload}
 GREY_RESPONSE_ADAPTERS: dict[str, Adapter] = {"createToken": _token}
+OPENMCP_RESPONSE_ADAPTERS: dict[str, Adapter] = {"authenticate": _token}
 
 
 @dataclass(frozen=True, slots=True)

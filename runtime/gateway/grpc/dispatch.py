@@ -106,24 +106,36 @@ class GrpcDispatcher:
             await self._fail(stream, failure)
         finally:
             metrics = self.dispatcher.services.metrics
-            metrics.observe(operation.operation_id, "grpc", outcome, time.perf_counter() - began)
+            metrics.observe(
+                self.dispatcher.contract.name,
+                operation.operation_id,
+                "grpc",
+                outcome,
+                time.perf_counter() - began,
+            )
 
     async def _fail(self, stream: grpclib.server.Stream, error: ApiError) -> None:
-        """The canonical status, the standard rich status (`grpc-status-details-bin`: a
-        google.rpc.Status whose one detail is an ErrorInfo naming the API's error code), and
-        the code and details in Grey's own trailing metadata."""
+        """The canonical status; the standard rich status (`grpc-status-details-bin`: a
+        google.rpc.Status whose details are an ErrorInfo naming the API's error code, plus the
+        API's own error message where its proto declares one); and the code and details in
+        Grey's own trailing metadata. The code is the API's word for the error."""
+        contract = self.dispatcher.contract
+        code = contract.public_code(error.code)
+        details: list[Any] = [error_info(contract.name, code, error)]
+        if contract.grpc_error_detail is not None:
+            details.append(contract.grpc_error_detail(code, error.message))
         await stream.send_trailing_metadata(
             status=error.kind.grpc_status,
             status_message=error.message,
-            status_details=[error_info(self.dispatcher.contract.name, error)],
-            metadata={ERROR_CODE_KEY: error.code, ERROR_DETAILS_KEY: json.dumps(error.details)},
+            status_details=details,
+            metadata={ERROR_CODE_KEY: code, ERROR_DETAILS_KEY: json.dumps(error.details)},
         )
 
 
-def error_info(domain: str, error: ApiError) -> ErrorInfo:
+def error_info(domain: str, code: str, error: ApiError) -> ErrorInfo:
     """reason: the API's error code; metadata: the envelope's details (non-strings as JSON)."""
     metadata = {
         str(name): value if isinstance(value, str) else json.dumps(value, default=str)
         for name, value in (error.details or {}).items()
     }
-    return ErrorInfo(reason=error.code, domain=domain, metadata=metadata)
+    return ErrorInfo(reason=code, domain=domain, metadata=metadata)

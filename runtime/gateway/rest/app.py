@@ -49,4 +49,5 @@ def build_rest_app(dispatcher: Dispatcher) -> ASGIApp:
         dispatcher.services.settings.max_body_bytes,
         dispatcher.services.metrics,
         Routes(contract.operations),
+        contract,
     )

@@ -1,8 +1,8 @@
-"""The outermost REST layer: request ids, the `/api` prefix, body limit, one error envelope.
+"""The outermost REST layer: request ids, path aliases, body limit, one error envelope.
 
 Everything that goes wrong below — a handler's ApiError, a routing miss, an unexpected
-exception — leaves through here as Grey Distributed's error envelope with `X-Request-ID`, never as
-a traceback.
+exception — leaves through here as the API's error envelope, in the API's own codes, with
+`X-Request-ID`, never as a traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.api.errors import ApiError
+from runtime.gateway.contracts import ApiContract
 from runtime.gateway.dispatch import request_id_or_new
 from runtime.gateway.errors import as_api_error
 from runtime.gateway.rest.routes import Routes
@@ -61,19 +62,29 @@ def _request_id(scope: Scope) -> str:
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics, routes: Routes) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, metrics: Metrics, routes: Routes, contract: ApiContract
+    ) -> None:
         self.app = app
         self.routes = routes
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        self.contract = contract
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path.startswith("/api/v1/") or path == "/api/v1":
-            scope = {**scope, "path": path[4:], "raw_path": scope.get("raw_path", b"")[4:]}
+        for alias, target in self.contract.path_aliases:
+            if path.startswith(alias + "/") or path == alias:
+                cut = len(alias) - len(target)
+                scope = {
+                    **scope,
+                    "path": target + path[len(alias) :],
+                    "raw_path": scope.get("raw_path", b"")[cut:],
+                }
+                break
         request_id = _request_id(scope)
         scope[REQUEST_ID_KEY] = request_id
         # Shared by reference: layers below may copy the scope, the admission layer names the call.
@@ -102,9 +113,11 @@ class EdgeMiddleware:
             if api_error.code == "method_not_allowed":
                 # connexion routes each method separately, so Starlette's Allow names only one.
                 api_error.headers["Allow"] = ", ".join(self.routes.allowed_methods(scope["path"]))
-            await send_error(send_with_id, api_error, request_id)
+            await send_error(send_with_id, api_error, request_id, self.contract.public_code(api_error.code))
         finally:
-            self.metrics.observe(call["operation"], "rest", outcome, time.perf_counter() - began)
+            self.metrics.observe(
+                self.contract.name, call["operation"], "rest", outcome, time.perf_counter() - began
+            )
 
     def _check_declared_length(self, scope: Scope) -> None:
         for name, value in scope["headers"]:
@@ -131,8 +144,9 @@ class EdgeMiddleware:
         return limited
 
 
-async def send_error(send: Send, error: ApiError, request_id: str) -> None:
-    body = json.dumps(error.envelope(request_id)).encode()
+async def send_error(send: Send, error: ApiError, request_id: str, code: str | None = None) -> None:
+    """The error envelope; `code` is the API's word for the error (default: Grey's)."""
+    body = json.dumps(error.envelope(request_id, code)).encode()
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -75,6 +75,12 @@ MetadataAdditionalProperty = TypeAliasType(
 )
 
 
+class StreamEvent(BaseModel):
+    event: Literal["status", "done"]
+    data: str
+    id: str | None = None
+
+
 class StreamTaskEventsInput(BaseModel):
     model_config = ConfigDict(
         extra="forbid",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
-from typing_extensions import TypeAliasType
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
 
 
 class AgentExecution(BaseModel):
@@ -139,6 +139,12 @@ class Output(BaseModel):
 class Stats(BaseModel):
     active_tasks: int | None = None
     metrics: dict[str, Any] | None = None
+
+
+class StreamEvent(BaseModel):
+    event: Literal["status", "done"]
+    data: str
+    id: str | None = None
 
 
 class StreamTaskUpdatesInput(BaseModel):

@@ -21,3 +21,24 @@ def test_not_built_list_matches_the_schemathesis_exclusions() -> None:
     section = README.split("## Not built yet", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE))
     assert listed == set(NOT_BUILT)
+
+
+def test_status_table_matches_each_apis_views() -> None:
+    from handlers.openmcp.views import STATUS as OPENMCP
+    from handlers.orchestrator.views import STATUS as ORCHESTRATOR
+
+    rows = re.findall(r"^\| `(\w+)` \| `(\w+)`[^|]* \| `(\w+)`[^|]* \|$", README, flags=re.MULTILINE)
+    table = {grey: (openmcp, orchestrator) for grey, openmcp, orchestrator in rows}
+    assert table == {status: (OPENMCP[status], ORCHESTRATOR[status]) for status in OPENMCP}
+
+
+def test_task_type_table_names_every_registered_pipeline() -> None:
+    from runtime.execution.pipeline import get_pipeline, pipeline_names
+
+    listed = re.findall(r"^\| `(\w+)` \| `\w+`.*\| (sequential|parallel|hybrid|\*\*not runnable)", README, re.M)
+    assert {name for name, _ in listed} == set(pipeline_names())
+    for name, mode in listed:
+        pipeline = get_pipeline(name)
+        assert pipeline is not None
+        assert (pipeline.unavailable is not None) == mode.startswith("**not")
+        assert pipeline.unavailable is not None or pipeline.default_mode == mode

@@ -428,6 +428,9 @@ class GreyCluster:
             "GREY_DATABASE_URL": database_url,
             "GREY_BROKER_URL": broker_url,
             "GREY_WORKER_THREADS": "0",
+            # Grey Distributed only: the other APIs' listeners have fixed default ports, on
+            # which a second gateway of the cluster could not bind.
+            "GREY_APIS": "grey",
             **(env or {}),
         }
         self.ports = [(free_port(), free_port()) for _ in range(gateways)]

@@ -1,7 +1,8 @@
-"""The `grey` command line: serve, worker, keys, simulate, plan."""
+"""The `grey` command line: serve, worker, keys, certs, verify-proof, simulate, plan."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,6 +13,8 @@ from runtime.settings import Settings
 app = typer.Typer(help="Grey: spec-first platform for running distributed work.", no_args_is_help=True)
 keys = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
+certs = typer.Typer(help="TLS certificates.", no_args_is_help=True)
+app.add_typer(certs, name="certs")
 console = Console()
 
 
@@ -52,7 +55,7 @@ def serve(
 
 @app.command()
 def worker(
-    pool: Annotated[str, typer.Option(help="cpu or gpu")] = "cpu",
+    pool: Annotated[str, typer.Option(help="cpu, gpu or tee (simulation mode)")] = "cpu",
     processes: Annotated[
         int | None,
         typer.Option("--processes", "-p", help="Worker processes (default: CPU count; gpu: one per GPU)"),
@@ -158,6 +161,92 @@ def revoke_key(
             console.print(f"[red]no key {key_id}[/red]")
             raise typer.Exit(1)
     console.print(f"revoked {key_id}")
+
+
+@certs.command("dev")
+def dev_certs(
+    out: Annotated[
+        Path | None, typer.Option(help="Directory for the PEM files (default: $GREY_HOME/certs, .grey/certs)")
+    ] = None,
+    hosts: Annotated[
+        str, typer.Option(help="Names and addresses the server certificate is for, comma-separated")
+    ] = "localhost,127.0.0.1,::1",  # runtime/certs.py:DEFAULT_HOSTS
+    force: Annotated[bool, typer.Option("--force", help="Replace the files if they are there")] = False,
+) -> None:
+    """Make a local CA, a server certificate for HOSTS and a client certificate (mutual TLS on
+    gRPC), and print the settings that turn TLS on. For trying TLS, not for production."""
+    import os
+
+    from runtime.certs import parse_hosts, write_dev_certs
+
+    where = out if out is not None else Path(os.environ.get("GREY_HOME", ".grey")) / "certs"
+    try:
+        made = write_dev_certs(where.resolve(), parse_hosts(hosts), overwrite=force)
+    except FileExistsError as error:
+        console.print(f"[red]{error}: pass --force to replace them[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--hosts") from None
+    lines = [
+        f"Local CA and certificates in {made.ca.parent} (keys 0600). For trying TLS only.",
+        "",
+        "TLS on every listener (REST over HTTPS, gRPC over TLS):",
+        f"  export GREY_TLS_CERT_FILE={made.server}",
+        f"  export GREY_TLS_KEY_FILE={made.server_key}",
+        "Mutual TLS on gRPC (clients present a certificate this CA signed):",
+        f"  export GREY_TLS_CLIENT_CA_FILE={made.ca}",
+        "",
+        "Clients trust the CA:",
+        f"  curl --cacert {made.ca} https://localhost:8080/health",
+        f"  grpc.ssl_channel_credentials(root_certificates=open('{made.ca}', 'rb').read(),",
+        f"      private_key=open('{made.client_key}', 'rb').read(),  # these two for mutual TLS",
+        f"      certificate_chain=open('{made.client}', 'rb').read())",
+    ]
+    console.print("\n".join(lines), highlight=False, soft_wrap=True, markup=False)
+
+
+@app.command("verify-proof")
+def verify_proof(
+    file: Annotated[Path, typer.Argument(help="A proof file (GET /v1/tasks/{id}/proof?format=binary)")],
+    root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--root",
+            help="PEM of a simulation root to trust (repeatable; default: GREY_TEE_TRUSTED_ROOTS, "
+            "else $GREY_TEE_DIR/sim-root.pem)",
+        ),
+    ] = None,
+) -> None:
+    """Verify a task's TEE proof offline, with no server: the quote and its certificate chain
+    up to a trusted simulation root, the node key it binds, the receipt that key signed, the
+    result's digest and the code measurement. Exits 1 if any check fails."""
+    from runtime.execution.tee.proof import Proof, ProofFormatError
+    from runtime.execution.tee.roots import TrustedRoots
+    from runtime.execution.tee.settings import TeeSettings
+    from runtime.execution.tee.verify import ProofInvalid
+    from runtime.execution.tee.verify import verify_proof as check
+
+    files = tuple(root) if root else TeeSettings.from_env().root_files()
+    try:
+        facts = check(Proof.from_bytes(file.read_bytes()), TrustedRoots.from_files(files))
+    except OSError as error:
+        console.print(f"[red]cannot read {file}: {error.strerror}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    except (ProofFormatError, ProofInvalid) as error:
+        trusted = ", ".join(str(path) for path in files)
+        console.print(f"[red]INVALID[/red] {error} (trusted roots: {trusted})", highlight=False)
+        raise typer.Exit(1) from None
+    predicate = facts.predicate
+    console.print(
+        f"VALID: task {predicate['task_id']} ran on {predicate['node']['node_id']}\n"
+        f"  platform {facts.quote.platform}, debug {str(facts.quote.debug).lower()} "
+        "(simulation mode: no hardware TEE)\n"
+        f"  MRENCLAVE {facts.quote.mrenclave}\n  MRSIGNER  {facts.quote.mrsigner}\n"
+        f"  result sha256 {facts.statement['subject'][0]['digest']['sha256']}\n"
+        f"  root {facts.quote.root} (trusted: {', '.join(str(path) for path in files)})",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _register_simulator_commands() -> None:

@@ -52,6 +52,17 @@ class Settings:
     # The hosts the `api_caller` task function may call (`GREY_API_CALL_ALLOWED_HOSTS`,
     # comma-separated `host` or `host:port`); empty: none.
     api_call_allowed_hosts: tuple[str, ...] = ()
+    # Transport security (runtime/gateway/tls.py): with a certificate, every listener serves
+    # TLS (REST over HTTPS, gRPC over TLS with ALPN h2). `GREY_TLS_CERT_FILE` is the PEM chain
+    # (server certificate first), `GREY_TLS_KEY_FILE` its PEM private key (None: in the
+    # chain's file). `GREY_TLS_CLIENT_CA_FILE` turns on mutual TLS for gRPC: clients present a
+    # certificate signed by a CA of that PEM bundle; `GREY_TLS_CLIENT_CERT` is `required` (the
+    # default: a client without one is refused at the handshake) or `optional` (checked when
+    # presented). `grey certs dev` makes a local CA and both certificates to try it.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+    tls_client_cert: str = "required"
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -110,5 +121,14 @@ class Settings:
             values["api_ports"] = api_ports
         if "GREY_CLUSTER_CONFIG" in env:
             values["cluster_config"] = Path(env["GREY_CLUSTER_CONFIG"])
+        for name, var in {
+            "tls_cert_file": "GREY_TLS_CERT_FILE",
+            "tls_key_file": "GREY_TLS_KEY_FILE",
+            "tls_client_ca_file": "GREY_TLS_CLIENT_CA_FILE",
+        }.items():
+            if env.get(var, "").strip():
+                values[name] = Path(env[var].strip())
+        if env.get("GREY_TLS_CLIENT_CERT", "").strip():
+            values["tls_client_cert"] = env["GREY_TLS_CLIENT_CERT"].strip().lower()
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -35,7 +35,9 @@ def test_status_table_matches_each_apis_views() -> None:
 def test_task_type_table_names_every_registered_pipeline() -> None:
     from runtime.execution.pipeline import get_pipeline, pipeline_names
 
-    listed = re.findall(r"^\| `(\w+)` \| `\w+`.*\| (sequential|parallel|hybrid|\*\*not runnable)", README, re.M)
+    listed = re.findall(
+        r"^\| `(\w+)` \| `\w+`.*\| (sequential|parallel|hybrid|\*\*not runnable)", README, re.M
+    )
     assert {name for name, _ in listed} == set(pipeline_names())
     for name, mode in listed:
         pipeline = get_pipeline(name)

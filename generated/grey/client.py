@@ -157,6 +157,36 @@ class GreyClient(GreyClientBase):
         """DELETE /v1/webhooks/{webhook_id}: Remove a webhook."""
         return self._call("DELETE", f"/v1/webhooks/{webhook_id}", {}, None, None)
 
+    def list_webhook_deliveries(self, webhook_id: str) -> models.WebhookDeliveryList:
+        """GET /v1/webhooks/{webhook_id}/deliveries: The webhook's deliveries not yet delivered (attempts, last error, next attempt)."""
+        return self._call(
+            "GET", f"/v1/webhooks/{webhook_id}/deliveries", {}, None, models.WebhookDeliveryList
+        )
+
+    def list_webhook_dead_letters(
+        self, webhook_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> models.WebhookDeliveryList:
+        """GET /v1/webhooks/{webhook_id}/dead-letters: The webhook's dead letters (deliveries that ran out of attempts), newest first."""
+        return self._call(
+            "GET",
+            f"/v1/webhooks/{webhook_id}/dead-letters",
+            {"limit": limit, "cursor": cursor},
+            None,
+            models.WebhookDeliveryList,
+        )
+
+    def redeliver_webhook_delivery(
+        self, webhook_id: str, delivery_id: str
+    ) -> models.WebhookDelivery:
+        """POST /v1/webhooks/{webhook_id}/dead-letters/{delivery_id}/redeliver: Send a dead letter again."""
+        return self._call(
+            "POST",
+            f"/v1/webhooks/{webhook_id}/dead-letters/{delivery_id}/redeliver",
+            {},
+            None,
+            models.WebhookDelivery,
+        )
+
     def create_token(self, body: models.AuthRequest | Mapping[str, Any]) -> models.AuthToken:
         """POST /v1/auth/token: Exchange tenant credentials for a short-lived bearer token (JWT)."""
         return self._call("POST", "/v1/auth/token", {}, body, models.AuthToken)
@@ -338,6 +368,36 @@ class AsyncGreyClient(AsyncGreyClientBase):
     async def delete_webhook(self, webhook_id: str) -> None:
         """DELETE /v1/webhooks/{webhook_id}: Remove a webhook."""
         return await self._call("DELETE", f"/v1/webhooks/{webhook_id}", {}, None, None)
+
+    async def list_webhook_deliveries(self, webhook_id: str) -> models.WebhookDeliveryList:
+        """GET /v1/webhooks/{webhook_id}/deliveries: The webhook's deliveries not yet delivered (attempts, last error, next attempt)."""
+        return await self._call(
+            "GET", f"/v1/webhooks/{webhook_id}/deliveries", {}, None, models.WebhookDeliveryList
+        )
+
+    async def list_webhook_dead_letters(
+        self, webhook_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> models.WebhookDeliveryList:
+        """GET /v1/webhooks/{webhook_id}/dead-letters: The webhook's dead letters (deliveries that ran out of attempts), newest first."""
+        return await self._call(
+            "GET",
+            f"/v1/webhooks/{webhook_id}/dead-letters",
+            {"limit": limit, "cursor": cursor},
+            None,
+            models.WebhookDeliveryList,
+        )
+
+    async def redeliver_webhook_delivery(
+        self, webhook_id: str, delivery_id: str
+    ) -> models.WebhookDelivery:
+        """POST /v1/webhooks/{webhook_id}/dead-letters/{delivery_id}/redeliver: Send a dead letter again."""
+        return await self._call(
+            "POST",
+            f"/v1/webhooks/{webhook_id}/dead-letters/{delivery_id}/redeliver",
+            {},
+            None,
+            models.WebhookDelivery,
+        )
 
     async def create_token(self, body: models.AuthRequest | Mapping[str, Any]) -> models.AuthToken:
         """POST /v1/auth/token: Exchange tenant credentials for a short-lived bearer token (JWT)."""

@@ -130,6 +130,9 @@ def attestation_response_from(source: Any) -> pb.AttestationResponse:
         node_id=or_default(get_field(source, "node_id"), ""),
         attestation=convert_optional(attestation_evidence_from, get_field(source, "attestation")),
         verified=or_default(get_field(source, "verified"), False),
+        verified_at=get_field(source, "verified_at"),
+        expires_at=get_field(source, "expires_at"),
+        reason=get_field(source, "reason"),
     )
 
 
@@ -161,6 +164,7 @@ def cluster_health_from(source: Any) -> pb.ClusterHealth:
         throughput=convert_optional(
             cluster_health_throughput_from, get_field(source, "throughput")
         ),
+        problems=list(get_field(source, "problems") or ()),
     )
 
 
@@ -188,6 +192,12 @@ def proof_response_from(source: Any) -> pb.ProofResponse:
         quote=or_default(get_field(source, "quote"), ""),
         verified=or_default(get_field(source, "verified"), False),
         verified_at=get_field(source, "verified_at"),
+        debug=or_default(get_field(source, "debug"), False),
+        verification_error=get_field(source, "verification_error"),
+        node_id=or_default(get_field(source, "node_id"), ""),
+        nonce=or_default(get_field(source, "nonce"), ""),
+        node_key=to_struct(Struct.from_dict, get_field(source, "node_key")),
+        receipt=to_struct(Struct.from_dict, get_field(source, "receipt")),
     )
 
 
@@ -275,6 +285,11 @@ def attestation_evidence_from(source: Any) -> pb.AttestationEvidence:
         platform=or_default(get_field(source, "platform"), ""),
         quote=or_default(get_field(source, "quote"), ""),
         signature=or_default(get_field(source, "signature"), ""),
+        debug=or_default(get_field(source, "debug"), False),
+        nonce=or_default(get_field(source, "nonce"), ""),
+        mrenclave=or_default(get_field(source, "mrenclave"), ""),
+        mrsigner=or_default(get_field(source, "mrsigner"), ""),
+        node_key=to_struct(Struct.from_dict, get_field(source, "node_key")),
     )
 
 
@@ -284,6 +299,8 @@ def cluster_health_consensus_from(source: Any) -> pb.ClusterHealthConsensus:
         term=or_default(get_field(source, "term"), 0),
         quorum_satisfied=or_default(get_field(source, "quorum_satisfied"), False),
         members=or_default(get_field(source, "members"), 0),
+        lease_expires_at=get_field(source, "lease_expires_at"),
+        leader_live=or_default(get_field(source, "leader_live"), False),
     )
 
 
@@ -343,6 +360,7 @@ def resource_usage_quotas_from(source: Any) -> pb.ResourceUsageQuotas:
         max_concurrent_tasks=convert_optional(
             quota_usage_from, get_field(source, "max_concurrent_tasks")
         ),
+        max_queue_depth=convert_optional(quota_usage_from, get_field(source, "max_queue_depth")),
     )
 
 

@@ -198,6 +198,21 @@ class WebhooksHandlers(Protocol):
     async def delete_webhook(self, request: models.DeleteWebhookInput, ctx: RequestContext) -> None:
         """deleteWebhook: DELETE /v1/webhooks/{webhook_id}: Remove a webhook (scope tasks:write)."""
 
+    async def list_webhook_deliveries(
+        self, request: models.ListWebhookDeliveriesInput, ctx: RequestContext
+    ) -> models.WebhookDeliveryList:
+        """listWebhookDeliveries: GET /v1/webhooks/{webhook_id}/deliveries: The webhook's deliveries not yet delivered (attempts, last error, next attempt) (scope tasks:read)."""
+
+    async def list_webhook_dead_letters(
+        self, request: models.ListWebhookDeadLettersInput, ctx: RequestContext
+    ) -> models.WebhookDeliveryList:
+        """listWebhookDeadLetters: GET /v1/webhooks/{webhook_id}/dead-letters: The webhook's dead letters (deliveries that ran out of attempts), newest first (scope tasks:read)."""
+
+    async def redeliver_webhook_delivery(
+        self, request: models.RedeliverWebhookDeliveryInput, ctx: RequestContext
+    ) -> models.WebhookDelivery:
+        """redeliverWebhookDelivery: POST /v1/webhooks/{webhook_id}/dead-letters/{delivery_id}/redeliver: Send a dead letter again (scope tasks:write)."""
+
 
 def handler_table(
     *,
@@ -241,4 +256,7 @@ def handler_table(
         "listWebhooks": webhooks.list_webhooks,
         "createWebhook": webhooks.create_webhook,
         "deleteWebhook": webhooks.delete_webhook,
+        "listWebhookDeliveries": webhooks.list_webhook_deliveries,
+        "listWebhookDeadLetters": webhooks.list_webhook_dead_letters,
+        "redeliverWebhookDelivery": webhooks.redeliver_webhook_delivery,
     }

@@ -38,9 +38,26 @@ class ApiKeyList(BaseModel):
 
 
 class AttestationEvidence(BaseModel):
-    platform: str
-    quote: str
-    signature: str
+    platform: Annotated[str, Field(examples=["sgx-sim"])]
+    quote: Annotated[
+        str,
+        Field(description="base64: SGX DCAP v3 quote over SHA-256(node key ‖ nonce)"),
+    ]
+    signature: Annotated[
+        str,
+        Field(description="base64: the node key's ECDSA (DER) signature of the quote"),
+    ]
+    debug: bool | None = None
+    nonce: Annotated[
+        str | None,
+        Field(description="hex: the challenge's UTF-8 bytes, or the random nonce used"),
+    ] = None
+    mrenclave: str | None = None
+    mrsigner: str | None = None
+    node_key: Annotated[
+        dict[str, Any] | None,
+        Field(description="The node key (securesystemslib format)"),
+    ] = None
 
 
 class AttestationRequest(BaseModel):
@@ -55,6 +72,9 @@ class AttestationResponse(BaseModel):
     node_id: str
     attestation: AttestationEvidence
     verified: bool
+    verified_at: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = None
+    reason: Annotated[str | None, Field(description="Why `verified` is false")] = None
 
 
 class AttestationStatus(BaseModel):
@@ -120,7 +140,16 @@ class CancelTaskResponse(BaseModel):
 
 
 class ClusterHealth(BaseModel):
-    healthy: bool
+    healthy: Annotated[
+        bool,
+        Field(
+            description="False when work cannot run: the store or the broker is unreachable, no node is active, or a pool has pending tasks and no active worker; `problems` says which"
+        ),
+    ]
+    problems: Annotated[
+        list[str] | None,
+        Field(description="Why `healthy` is false (empty when healthy)"),
+    ] = None
     version: str
     nodes: NodeCounts
     consensus: ConsensusStatus | None = None
@@ -130,10 +159,28 @@ class ClusterHealth(BaseModel):
 
 
 class ConsensusStatus(BaseModel):
-    leader: str | None = None
-    term: int | None = None
-    quorum_satisfied: bool | None = None
-    members: int | None = None
+    leader: Annotated[
+        str | None,
+        Field(description="Node holding (or, if it expired, last holding) the coordinator lease"),
+    ] = None
+    term: Annotated[int | None, Field(description="Tenure of the leader: +1 at each takeover")] = (
+        None
+    )
+    quorum_satisfied: Annotated[
+        bool | None,
+        Field(description="A live leader holds the lease (same as leader_live)"),
+    ] = None
+    members: Annotated[
+        int | None,
+        Field(description="Nodes competing for the lease: every node not down"),
+    ] = None
+    lease_expires_at: Annotated[
+        AwareDatetime | None, Field(description="When the lease ends unless renewed")
+    ] = None
+    leader_live: Annotated[
+        bool | None,
+        Field(description="The lease has not expired and its holder is not down"),
+    ] = None
 
 
 class CreateApiKeyRequest(BaseModel):
@@ -479,6 +526,28 @@ class ListTasksInput(BaseModel):
     ] = None
 
 
+class ListWebhookDeadLettersInput(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    webhook_id: Annotated[str, Field(examples=["wh_1f3c4e5d9a8b"], max_length=128, min_length=1)]
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    cursor: Annotated[
+        str | None,
+        Field(
+            examples=["1705314600000000.msg_2f1c0e6b3a5d4e7f8a9b0c1d2e3f4a5b"],
+            pattern="^[0-9]{1,17}\\.[A-Za-z0-9_-]{1,128}$",
+        ),
+    ] = None
+
+
+class ListWebhookDeliveriesInput(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    webhook_id: Annotated[str, Field(examples=["wh_1f3c4e5d9a8b"], max_length=128, min_length=1)]
+
+
 class ListWebhooksInput(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -510,11 +579,13 @@ class Node(BaseModel):
 class NodeAttestation(BaseModel):
     node_id: str
     valid: bool
-    platform: str
+    platform: Annotated[str, Field(examples=["sgx-sim"])]
+    debug: bool
     mrenclave: str | None = None
     mrsigner: str | None = None
     verified_at: AwareDatetime | None = None
     expires_at: AwareDatetime | None = None
+    reason: Annotated[str | None, Field(description="Why `valid` is false")] = None
 
 
 class NodeCounts(BaseModel):
@@ -543,12 +614,39 @@ class NodeResources(BaseModel):
 
 class ProofResponse(BaseModel):
     task_id: str
-    platform: Annotated[str, Field(examples=["sim"])]
-    mrenclave: str | None = None
-    mrsigner: str | None = None
-    quote: Annotated[str, Field(description="base64")]
+    platform: Annotated[
+        str,
+        Field(description="sgx-sim: simulation mode, never hardware", examples=["sgx-sim"]),
+    ]
+    debug: Annotated[
+        bool, Field(description="The enclave ran in debug mode (always, in simulation)")
+    ]
+    mrenclave: Annotated[
+        str | None, Field(description="hex: SHA-256 of the node's measurement manifest")
+    ] = None
+    mrsigner: Annotated[
+        str | None,
+        Field(description="hex: SHA-256 of the simulation root's public key"),
+    ] = None
+    quote: Annotated[
+        str,
+        Field(description="base64: SGX DCAP v3 quote over SHA-256(node key ‖ nonce)"),
+    ]
     verified: bool
     verified_at: AwareDatetime | None = None
+    verification_error: Annotated[str | None, Field(description="Why `verified` is false")] = None
+    node_id: str | None = None
+    nonce: Annotated[str | None, Field(description="hex")] = None
+    node_key: Annotated[
+        dict[str, Any] | None,
+        Field(description="The node key (securesystemslib format: keyid, keytype, scheme, keyval)"),
+    ] = None
+    receipt: Annotated[
+        dict[str, Any] | None,
+        Field(
+            description="DSSE envelope (payloadType, payload, signatures) of an in-toto Statement v1"
+        ),
+    ] = None
 
 
 class QuarantineNodeInput(BaseModel):
@@ -573,6 +671,7 @@ class QuotaUsages(BaseModel):
     cpu_cores: QuotaUsage | None = None
     memory_gb: QuotaUsage | None = None
     max_concurrent_tasks: QuotaUsage | None = None
+    max_queue_depth: QuotaUsage | None = None
 
 
 class Quotas(BaseModel):
@@ -599,6 +698,14 @@ class RateLimitWindow(BaseModel):
     window_seconds: int
 
 
+class RedeliverWebhookDeliveryInput(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    webhook_id: Annotated[str, Field(examples=["wh_1f3c4e5d9a8b"], max_length=128, min_length=1)]
+    delivery_id: Annotated[str, Field(max_length=128, min_length=1)]
+
+
 class RequestAttestationInput(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -620,7 +727,12 @@ class ResourceUsage(BaseModel):
     tenant_id: str
     quotas: QuotaUsages
     rate_limits: RateLimitUsages
-    throttled: bool
+    throttled: Annotated[
+        bool,
+        Field(
+            description="The tenant is being held back now: a pending task of its cannot start within its running-task quotas (max_concurrent_tasks, cpu_cores, memory_gb), or it has used up a submit rate window"
+        ),
+    ]
 
 
 class RevokeKeyInput(BaseModel):
@@ -876,6 +988,59 @@ class Webhook(BaseModel):
         ]
     ]
     created_at: AwareDatetime
+    disabled_at: Annotated[
+        AwareDatetime | None,
+        Field(
+            description="Set while the endpoint is disabled (it answered 410): no deliveries until a dead letter is redelivered"
+        ),
+    ] = None
+    disabled_reason: str | None = None
+
+
+class WebhookDelivery(BaseModel):
+    delivery_id: Annotated[
+        str,
+        Field(
+            description="The `webhook-id` header of its POSTs",
+            examples=["msg_2f1c0e6b3a5d4e7f8a9b0c1d2e3f4a5b"],
+        ),
+    ]
+    webhook_id: str
+    task_id: str
+    event: Literal[
+        "task.completed",
+        "task.failed",
+        "task.cancelled",
+        "task.timeout",
+        "task.started",
+    ]
+    state: Literal["pending", "dead"]
+    attempts: Annotated[int, Field(description="Attempts made so far", ge=0)]
+    occurred_at: Annotated[AwareDatetime, Field(description="When the event happened")]
+    next_attempt_at: Annotated[
+        AwareDatetime | None, Field(description="pending: when it is sent next")
+    ] = None
+    dead_at: Annotated[
+        AwareDatetime | None, Field(description="dead: when it ran out of attempts")
+    ] = None
+    last_status_code: Annotated[int | None, Field(description="The status of the last answer")] = (
+        None
+    )
+    last_error: Annotated[
+        str | None,
+        Field(
+            description="Why the last attempt failed (HTTP status, timeout, refused address, ...)"
+        ),
+    ] = None
+
+
+class WebhookDeliveryList(BaseModel):
+    deliveries: list[WebhookDelivery]
+    has_more: bool
+    next_cursor: Annotated[
+        str | None,
+        Field(description="Pass as `cursor` for the next page (dead letters)"),
+    ] = None
 
 
 class WebhookList(BaseModel):

@@ -10,7 +10,8 @@ from runtime.api.context import RequestContext
 from runtime.api.errors import ApiError
 from runtime.execution import host
 from runtime.services import Services
-from runtime.store import NodeRecord
+from runtime.services.cluster import coordinator, problems
+from runtime.store import LeaseRecord, NodeRecord
 from runtime.store.errors import is_unavailable
 
 
@@ -25,7 +26,22 @@ def _utilization(nodes: list[NodeRecord]) -> models.Utilization:
     )
 
 
+def _consensus(lease: LeaseRecord | None, nodes: list[NodeRecord], now: datetime) -> models.ConsensusStatus:
+    """The coordinator lease (runtime.store.coordination): leader, term, expiry, liveness."""
+    found = coordinator(lease, nodes, now)
+    return models.ConsensusStatus(
+        leader=found.leader,
+        term=found.term,
+        quorum_satisfied=found.live,
+        members=found.members,
+        lease_expires_at=found.lease_expires_at,
+        leader_live=found.live,
+    )
+
+
 def _health(services: Services) -> models.ClusterHealth:
+    """`healthy` is false when work cannot run (runtime.services.cluster.problems); a
+    coordinator being taken over does not stop work, so `consensus` says it apart."""
     store = services.store
     nodes = store.nodes.list()
     by_status = {
@@ -36,11 +52,18 @@ def _health(services: Services) -> models.ClusterHealth:
     now = datetime.now(UTC)
     last_hour = store.figures.completed_since(now - timedelta(hours=1))
     last_minute = store.figures.completed_since(now - timedelta(minutes=1))
+    pending: dict[str, int] = {}
+    for (pool, _), count in store.figures.pending_by_queue().items():
+        pending[pool] = pending.get(pool, 0) + count
+    lease = services.runtime.coordinator()
     depth = services.runtime.queue_depth()
+    found = problems(nodes, pending, broker_reachable=depth is not None)
     return models.ClusterHealth(
-        healthy=by_status["active"] > 0 and depth is not None,
+        healthy=not found,
+        problems=found,
         version=services.version,
         nodes=models.NodeCounts(total=len(nodes), **by_status),
+        consensus=_consensus(lease, nodes, now),
         queue=models.QueueStatus(
             depth=depth or 0,
             oldest_task_seconds=round((now - oldest).total_seconds(), 3) if oldest else 0.0,
@@ -52,11 +75,13 @@ def _health(services: Services) -> models.ClusterHealth:
 
 def _unreachable_store(services: Services) -> models.ClusterHealth:
     """What can be said while the store cannot be read: not healthy, nothing known."""
+    depth = services.runtime.queue_depth()
     return models.ClusterHealth(
         healthy=False,
+        problems=["store unreachable"] + ([] if depth is not None else ["broker unreachable"]),
         version=services.version,
         nodes=models.NodeCounts(total=0, active=0, draining=0, quarantined=0, down=0),
-        queue=models.QueueStatus(depth=services.runtime.queue_depth() or 0, oldest_task_seconds=0.0),
+        queue=models.QueueStatus(depth=depth or 0, oldest_task_seconds=0.0),
         utilization=_utilization([]),
         throughput=models.Throughput(tasks_per_second=0.0, tasks_last_hour=0),
     )
@@ -74,9 +99,12 @@ async def get_cluster_health(
 
 
 def _usage(ctx: RequestContext) -> models.ResourceUsage:
+    """Used: what the tenant's running tasks requested, and its unfinished tasks against
+    max_queue_depth. `throttled`: a pending task of the tenant cannot start now within its
+    quotas (a claim would refuse it: runtime.store.admission), or a submit window is spent."""
     store = ctx.services.store
-    quotas = store.quotas.get(ctx.tenant_id)
-    running, cpu_used, memory_used = store.figures.running_usage(ctx.tenant_id)
+    quotas = ctx.services.quotas.read(ctx.tenant_id)
+    used = store.figures.tenant_usage(ctx.tenant_id)
 
     def usage(limit: float, used: float) -> models.QuotaUsage:
         return models.QuotaUsage(limit=limit, used=used, available=max(0.0, limit - used))
@@ -85,9 +113,10 @@ def _usage(ctx: RequestContext) -> models.ResourceUsage:
     return models.ResourceUsage(
         tenant_id=ctx.tenant_id,
         quotas=models.QuotaUsages(
-            cpu_cores=usage(quotas.cpu_cores, cpu_used),
-            memory_gb=usage(quotas.memory_gb, memory_used),
-            max_concurrent_tasks=usage(quotas.max_concurrent_tasks, running),
+            cpu_cores=usage(quotas.cpu_cores, used.cpu),
+            memory_gb=usage(quotas.memory_gb, used.memory_gb),
+            max_concurrent_tasks=usage(quotas.max_concurrent_tasks, used.running),
+            max_queue_depth=usage(quotas.max_queue_depth, used.running + used.pending),
         ),
         rate_limits=models.RateLimitUsages(
             submit_rate=None
@@ -98,7 +127,7 @@ def _usage(ctx: RequestContext) -> models.ResourceUsage:
                 reset_at=datetime.fromtimestamp(window.reset_at, UTC),
             )
         ),
-        throttled=window is not None and window.remaining <= 0,
+        throttled=used.holds_back(quotas) or (window is not None and window.remaining <= 0),
     )
 
 

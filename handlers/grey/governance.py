@@ -27,7 +27,11 @@ async def get_quotas(request: models.GetQuotasInput, ctx: RequestContext) -> mod
 
 async def update_quotas(request: models.UpdateQuotasInput, ctx: RequestContext) -> models.TenantQuotas:
     """`cluster:admin` changes its own tenant's quotas; another tenant's needs `platform:admin`.
-    Omitted fields keep their value."""
+    Omitted fields keep their value. Enforced from then on: max_queue_depth at submit (503
+    `queue_full`), submit_rate_per_second (429 `rate_limited`, other gateways within a
+    second), max_concurrent_tasks / cpu_cores / memory_gb when workers claim tasks (beyond
+    them tasks wait pending; GET /v1/cluster/usage then says `throttled`). A task already
+    running is never stopped by a lowered quota."""
     tenant_id = request.tenant_id or ctx.tenant_id
     if tenant_id != ctx.tenant_id and PLATFORM_SCOPE not in ctx.principal_scopes:
         raise ApiError(
@@ -39,6 +43,7 @@ async def update_quotas(request: models.UpdateQuotasInput, ctx: RequestContext) 
     quotas = await ctx.services.blocking.run(
         ctx.services.store.quotas.update, tenant_id, changes, request.reason
     )
+    ctx.services.quotas.forget(tenant_id)  # this gateway applies them from the next submit
     return quotas_view(quotas)
 
 

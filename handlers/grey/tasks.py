@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -12,8 +13,17 @@ from runtime.api.context import RequestContext
 from runtime.api.errors import ApiError
 from runtime.api.responses import Binary
 from runtime.execution.submission import check_payload, pool_of, resources_for
+from runtime.execution.tee.proof import Proof
+from runtime.execution.tee.service import Verdict
 from runtime.services import tasks as task_service
-from runtime.store import DuplicateIdempotencyKey, InvalidCursor, NewTask, TaskNotCancellable, TaskRecord
+from runtime.store import (
+    DuplicateIdempotencyKey,
+    InvalidCursor,
+    NewTask,
+    ProofRecord,
+    TaskNotCancellable,
+    TaskRecord,
+)
 
 
 def _new_task(request: models.SubmitTaskInput, ctx: RequestContext) -> NewTask:
@@ -43,7 +53,11 @@ async def submit_task(request: models.SubmitTaskInput, ctx: RequestContext) -> m
     """Validates, stores the task as pending and hands it to the runtime's queue.
 
     The intake thread does the store checks, the insert and the send, batched with the
-    submits that arrive with this one (runtime.execution.intake)."""
+    submits that arrive with this one (runtime.execution.intake). The tenant's quotas
+    answer 429 `rate_limited` and 503 `queue_full` (runtime.services.tasks.submit).
+    `estimated_start`: created_at + (pending tasks ahead in its pool, as urgent or more) /
+    (the pool's tasks finished per second over the last minute); null with no measurement
+    yet (runtime.services.estimates.StartEstimates)."""
     new = _new_task(request, ctx)
     try:
         task = await task_service.submit(ctx.services, new)
@@ -53,7 +67,15 @@ async def submit_task(request: models.SubmitTaskInput, ctx: RequestContext) -> m
             f"Idempotency key {request.idempotency_key!r} was already used",
             {"task_id": duplicate.existing_task_id},
         ) from None
-    return models.SubmitTaskResponse(task_id=task.task_id, status=task.status, created_at=task.created_at)
+    estimates = ctx.services.estimates
+    if estimates.stale():  # at most once a second per gateway
+        await ctx.services.blocking.run(estimates.refresh)
+    return models.SubmitTaskResponse(
+        task_id=task.task_id,
+        status=task.status,
+        created_at=task.created_at,
+        estimated_start=estimates.estimate(task.pool, task.priority, task.created_at),
+    )
 
 
 async def get_task(request: models.GetTaskInput, ctx: RequestContext) -> models.Task:
@@ -129,11 +151,50 @@ async def get_task_result(request: models.GetTaskResultInput, ctx: RequestContex
     return models.TaskResult(task_id=task.task_id, result=task.result, result_size_bytes=size)
 
 
+def _proof(ctx: RequestContext, task: TaskRecord) -> tuple[ProofRecord, Proof, Verdict] | None:
+    """The task's proof and this gateway's verdict on it (None: no proof stored)."""
+    services = ctx.services
+    record = services.store.tee.proof(ctx.tenant_id, task.task_id)
+    if record is None:
+        return None
+    proof = services.runtime.tee.proof(record, task.result)
+    return record, proof, services.runtime.tee.check_proof(proof)
+
+
 async def get_task_proof(
     request: models.GetTaskProofInput, ctx: RequestContext
 ) -> models.ProofResponse | Binary:
-    """GET /v1/tasks/{task_id}/proof: TEE proofs come with the TEE pool. Not built yet: answers 501."""
-    raise ApiError.not_implemented("getTaskProof")
+    """GET /v1/tasks/{task_id}/proof and gRPC GetTaskProof: the TEE proof of a task that
+    completed on the tee pool; `format=binary` answers the proof file `grey verify-proof` checks."""
+    task = await task_service.find(ctx.services, ctx.tenant_id, request.task_id)
+    details = {"task_id": task.task_id, "status": task.status, "pool": task.pool}
+    if task.pool != "tee":
+        raise ApiError("conflict", f"Task {request.task_id} did not run in a TEE: it has no proof", details)
+    found = await ctx.services.blocking.run(_proof, ctx, task) if task.proof_available else None
+    if found is None:
+        raise ApiError(
+            "result_not_ready",
+            f"Task {request.task_id} is {task.status}; a proof exists once it has completed in the TEE",
+            details,
+        )
+    record, proof, verdict = found
+    if request.format == "binary":
+        return Binary(proof.to_bytes())
+    return models.ProofResponse(
+        task_id=proof.task_id,
+        platform=proof.platform,
+        debug=proof.debug,
+        mrenclave=record.mrenclave,
+        mrsigner=record.mrsigner,
+        quote=base64.b64encode(proof.quote).decode(),
+        verified=verdict.valid,
+        verified_at=verdict.at if verdict.valid else None,
+        verification_error=verdict.reason,
+        node_id=proof.node_id,
+        nonce=proof.nonce.hex(),
+        node_key=proof.node_key,
+        receipt=proof.receipt,
+    )
 
 
 async def _updates(task_id: str, ctx: RequestContext) -> AsyncIterator[models.TaskStatusUpdate]:

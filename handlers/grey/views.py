@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from generated.grey import models
 from runtime.store import NodeRecord, QuotaRecord, TaskRecord, WebhookRecord
+from runtime.store.webhook_deliveries import DeliveryRecord
 
 
 def task_view(task: TaskRecord) -> models.Task:
@@ -46,12 +48,31 @@ def quotas_view(quotas: QuotaRecord) -> models.TenantQuotas:
     return models.TenantQuotas(tenant_id=quotas.tenant_id, quotas=models.Quotas(**quotas.limits()))
 
 
-def webhook_view(webhook: WebhookRecord) -> models.Webhook:
+def webhook_view(webhook: WebhookRecord, disabled: tuple[datetime, str] | None = None) -> models.Webhook:
+    """`disabled`: when and why its endpoint was disabled (a 410 answer), if it is."""
     return models.Webhook(
         webhook_id=webhook.webhook_id,
         url=webhook.url,
         events=webhook.events,
         created_at=webhook.created_at,
+        disabled_at=disabled[0] if disabled else None,
+        disabled_reason=disabled[1] if disabled else None,
+    )
+
+
+def delivery_view(delivery: DeliveryRecord) -> models.WebhookDelivery:
+    return models.WebhookDelivery(
+        delivery_id=delivery.delivery_id,
+        webhook_id=delivery.webhook_id,
+        task_id=delivery.task_id,
+        event=delivery.event,  # one of the store's TASK_EVENTS
+        state="dead" if delivery.dead_at is not None else "pending",
+        attempts=delivery.attempts,
+        occurred_at=delivery.occurred_at,
+        next_attempt_at=delivery.next_attempt_at,
+        dead_at=delivery.dead_at,
+        last_status_code=delivery.last_status_code,
+        last_error=delivery.last_error,
     )
 
 

@@ -82,11 +82,20 @@ def output(task: TaskRecord) -> models.Output | None:
     if task.status != "completed" or task.result is None:
         return None
     value: Any = task.result.get("output") if task.type == "pipeline" else task.result
-    if isinstance(value, dict) and isinstance(value.get("type"), str) and isinstance(value.get("data"), dict):
+    if isinstance(value, list):  # a parallel stage: one output per agent; a typed one is the answer
+        typed = [item for item in value if _typed(item)]
+        value = typed[-1] if typed else value
+    if _typed(value):
         return models.Output(type=value["type"], data=value["data"])
     if isinstance(value, dict):
         return models.Output(type="json", data=value)
     return models.Output(type="json", data={"value": value})
+
+
+def _typed(value: Any) -> bool:
+    return (
+        isinstance(value, dict) and isinstance(value.get("type"), str) and isinstance(value.get("data"), dict)
+    )
 
 
 def error(task: TaskRecord) -> models.Error | None:

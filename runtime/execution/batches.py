@@ -54,10 +54,11 @@ class Batches:
         self.executor = executor
         self.store: Store = executor.store
 
-    def fan_out(self, task: TaskRecord) -> None:
-        """Claims the batch for this node and sends its items."""
+    def fan_out(self, task: TaskRecord, waits: int = 0) -> None:
+        """Claims the batch for this node (within its tenant's quotas) and sends its items."""
         items = task.payload.get("items") or []
-        claimed = self.executor.claim(task, f"fanning out {len(items)} items from {self.executor.node_id}")
+        message = f"fanning out {len(items)} items from {self.executor.node_id}"
+        claimed = self.executor.claim(task, message, waits)
         if claimed is None:
             return
         refreshed = self.store.tasks.get(None, task.task_id)

@@ -5,6 +5,9 @@ worker claimed), so a redelivered or duplicated message never runs a finished ta
 and never moves a status backwards, and a node that was given up on cannot finish a task
 that has since been re-queued. A task reaches the store through two writes only: its
 claim (`claim`) and its outcome (`record`). Batches (runtime.execution.batches) use both.
+A claim also holds within the tenant's quotas (max_concurrent_tasks, cpu_cores, memory_gb
+over its running tasks: runtime.store.admission); a task they hold back stays pending and
+is re-tried after a backoff (`HOLD_*`), no retry spent.
 
 A claim leases the attempt for `heartbeat.lease_seconds`; the worker pool renews the
 leases of what runs at every heartbeat, and the reconciler re-queues an attempt whose
@@ -34,7 +37,7 @@ from runtime.execution.interrupts import Interrupter, TaskCancelled, TaskHandedB
 from runtime.execution.metrics import TASK_METRICS
 from runtime.execution.nodes import Request, ResourceGate
 from runtime.execution.pipeline import StepFailed, run_pipeline
-from runtime.store import Store, TaskRecord
+from runtime.store import ProofRecord, Store, TaskRecord
 from runtime.store.coltypes import utc_now
 from runtime.store.errors import is_unavailable
 from runtime.store.records import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, TIMEOUT
@@ -45,6 +48,9 @@ ENDED_BADLY = (FAILED, CANCELLED, TIMEOUT)
 #: Waiting for dependencies or for an earlier task of the same state key: re-checked after
 #: 50 ms, doubling up to 1 s (and at once when the earlier stateful task finishes).
 WAIT_FIRST_MS, WAIT_MAX_MS = 50, 1000
+#: Held back by its tenant's quotas (the claim refused it): re-tried after 100 ms, doubling
+#: up to 2 s, no retry spent.
+HOLD_FIRST_MS, HOLD_MAX_MS = 100, 2000
 #: An outcome the store cannot take is written again after 50 ms, doubling up to 1 s.
 STORE_RETRY_FIRST_SECONDS, STORE_RETRY_MAX_SECONDS = 0.05, 1.0
 
@@ -77,16 +83,47 @@ def error_detail(code: str, message: str, transient: bool = False) -> dict[str, 
 class BatchRunner(Protocol):
     """The batch logic (runtime.execution.batches), plugged in so this module need not import it."""
 
-    def fan_out(self, task: TaskRecord) -> None: ...
+    def fan_out(self, task: TaskRecord, waits: int = 0) -> None: ...
 
     def run_item(self, task_id: str, index: int) -> None: ...
+
+
+class Prover(Protocol):
+    """The TEE of a `tee` pool's node (runtime.execution.tee.node.TeeNode), plugged in so
+    this module need not know how quotes and receipts are made."""
+
+    def ready(self) -> bool:
+        """May the node take TEE work now (attested, not expired)?"""
+        ...
+
+    def check(self, task: TaskRecord) -> None:
+        """Raises when the task would run code the node's measurement does not hold."""
+        ...
+
+    def seal(self, task: TaskRecord, result: Any, started: datetime, finished: datetime) -> ProofRecord:
+        """The proof of a completed task (quote and receipt)."""
+        ...
+
+
+def _both(
+    first: Callable[[Connection], None] | None, second: Callable[[Connection], None]
+) -> Callable[[Connection], None]:
+    if first is None:
+        return second
+
+    def both(conn: Connection) -> None:
+        first(conn)
+        second(conn)
+
+    return both
 
 
 class Executor:
     """Runs the messages of one worker process (one node): the `TaskRunner` of its pool.
 
     `batches` builds the batch logic on this executor (`Batches`: it claims, builds
-    contexts and records outcomes through it).
+    contexts and records outcomes through it). `prover` (tee pools): tasks run only while
+    it is ready, and each completion is written with its proof.
     """
 
     def __init__(
@@ -101,8 +138,10 @@ class Executor:
         batches: Callable[[Executor], BatchRunner],
         device: GpuDevice | None = None,
         heartbeat: HeartbeatConfig | None = None,
+        prover: Prover | None = None,
     ) -> None:
         self.store, self.dispatch, self.node_id = store, dispatch, node_id
+        self.prover = prover
         self.gate, self.interrupter, self.retry, self.device = gate, interrupter, retry, device
         heartbeat = heartbeat or HeartbeatConfig()
         self.lease_seconds = heartbeat.lease_seconds
@@ -112,11 +151,15 @@ class Executor:
     # -- tasks ----------------------------------------------------------------------------
 
     def run_task(self, task_id: str, waits: int = 0, created_ms: int | None = None) -> None:
-        if created_ms is not None and self._run_unchecked(task_id, created_ms):
+        unattested = self.prover is not None and not self.prover.ready()
+        if created_ms is not None and not unattested and self._run_unchecked(task_id, created_ms):
             return
         task = self.store.tasks.get(None, task_id)
         if task is None or task.status != PENDING:
             return  # finished, cancelled, or running elsewhere: a duplicate message
+        if unattested:  # no TEE work on a node not (or no longer) attested: for another node
+            self._later(task, 1000, waits)
+            return
         if not self._ready(task, waits):
             return
         request = Request.of(task.resources)
@@ -126,9 +169,9 @@ class Executor:
             return
         with self.gate.hold(request):
             if task.type == "batch":
-                self.batches.fan_out(task)
+                self.batches.fan_out(task, waits)
             else:
-                self._attempt(task)
+                self._attempt(task, waits)
 
     def run_batch_item(self, task_id: str, index: int) -> None:
         self.batches.run_item(task_id, index)
@@ -153,6 +196,8 @@ class Executor:
             )
             if task is not None:
                 self._run_claimed(task, task.attempt, now)
+            else:
+                self._held_back(task_id, 0)
         return True
 
     def _ready(self, task: TaskRecord, waits: int) -> bool:
@@ -200,8 +245,9 @@ class Executor:
         """When the lease of an attempt claimed or renewed at `now` runs out."""
         return now + timedelta(seconds=self.lease_seconds)
 
-    def claim(self, task: TaskRecord, message: str) -> tuple[int, datetime] | None:
-        """pending -> running for this node; the attempt number and start time, or None."""
+    def claim(self, task: TaskRecord, message: str, waits: int = 0) -> tuple[int, datetime] | None:
+        """pending -> running for this node, within the tenant's quotas; the attempt number
+        and start time, or None (a task its quotas hold back is re-tried later)."""
         now = utc_now()
         attempt = task.attempt + 1
         emulated = bool(self.device and self.device.emulated and task.pool == "gpu")
@@ -221,8 +267,20 @@ class Executor:
             progress=0,
             device_emulated=emulated,
             lease_expires_at=self.lease_until(now),
+            within_quota=True,
         )
-        return (attempt, now) if claimed else None
+        if not claimed:
+            self._held_back(task.task_id, waits)
+            return None
+        return attempt, now
+
+    def _held_back(self, task_id: str, waits: int) -> None:
+        """After a claim that matched nothing: a task still pending was held back by its
+        tenant's quotas (runtime.store.admission); it is re-tried after a backoff, with no
+        retry spent. Anything else (finished, running elsewhere) was a duplicate message."""
+        task = self.store.tasks.get(None, task_id)
+        if task is not None and task.status == PENDING:
+            self._later(task, min(HOLD_MAX_MS, HOLD_FIRST_MS * 2 ** min(waits, 10)), waits + 1)
 
     def context(self, task: TaskRecord, attempt: int, seconds: float) -> TaskContext:
         """What the task's function receives; its progress reports go to the store."""
@@ -242,8 +300,8 @@ class Executor:
             _progress=progress,
         )
 
-    def _attempt(self, task: TaskRecord) -> None:
-        claimed = self.claim(task, f"running on {self.node_id} (attempt {task.attempt + 1})")
+    def _attempt(self, task: TaskRecord, waits: int = 0) -> None:
+        claimed = self.claim(task, f"running on {self.node_id} (attempt {task.attempt + 1})", waits)
         if claimed is None:
             return
         attempt, started = claimed
@@ -275,6 +333,8 @@ class Executor:
 
     def _call(self, task: TaskRecord, ctx: TaskContext) -> Any:
         payload = task.payload
+        if self.prover is not None and task.pool == "tee":
+            self.prover.check(task)
         if task.type == "pipeline":
             return run_pipeline(payload, ctx)
         function = get_function(payload.get("function") or "echo")
@@ -297,6 +357,7 @@ class Executor:
         also: Callable[[Connection], None] | None = None,
         from_status: str = RUNNING,
         sent_at: datetime | None = None,
+        started: datetime | None = None,
     ) -> bool:
         """The one way an outcome reaches the store, with the fields its status needs.
 
@@ -314,6 +375,10 @@ class Executor:
         all run under its one claim). False: the task had moved on, e.g. it was cancelled
         (`store.tasks.cancel` records that outcome itself and interrupts the attempt) or
         re-queued after its node was given up on; nothing was written.
+
+        On a tee pool a finished attempt is `tee_executed`; a completed one is written with
+        its proof (`prover.seal`: a fresh quote and the signed receipt; `started` is when
+        the attempt began, default the task's first start).
         """
         fields: dict[str, Any]
         if status == PENDING:
@@ -329,6 +394,17 @@ class Executor:
             fields = {"error": error, "result": result}
         else:
             fields = {"error": error}
+        if self.prover is not None and task.pool == "tee" and status != PENDING and from_status == RUNNING:
+            fields["tee_executed"] = True
+            if status == COMPLETED:
+                finished = (timing or {}).get("completed_at") or utc_now()
+                try:
+                    proof = self.prover.seal(task, result, started or task.started_at or finished, finished)
+                except Exception:  # the attester failed: the result stands, without a proof
+                    logger.warning("no proof for %s: sealing failed", task.task_id, exc_info=True)
+                else:
+                    fields["proof_available"] = True
+                    also = _both(also, lambda conn: self.store.tee.save_proof(conn, proof))
         written = self.patiently(
             lambda: self.store.lifecycle.transition(
                 task.task_id,
@@ -424,6 +500,7 @@ class Executor:
             result=_as_result(output),
             timing=self._finish_timing(task, started, seconds),
             also=also,
+            started=started,
         )
 
     def _timed_out(self, task: TaskRecord, attempt: int, started: datetime, seconds: float) -> None:

@@ -1,7 +1,8 @@
 """`grey worker`: worker processes with Dramatiq's CLI semantics, each one a node.
 
 The parent starts `--processes` children (a GPU pool: one per GPU, pinned with
-CUDA_VISIBLE_DEVICES), restarts any that dies, and stops them all on SIGINT/SIGTERM.
+CUDA_VISIBLE_DEVICES; a tee pool: one by default, each a TEE node of its own, see
+runtime.execution.tee), restarts any that dies, and stops them all on SIGINT/SIGTERM.
 Each child runs one `WorkerPool` (`--threads` worker threads on the pool's `--queues`).
 
 Stopping is bounded by `GREY_SHUTDOWN_GRACE_SECONDS` (default 20): a child takes no new
@@ -69,8 +70,8 @@ def plan(
             "grey worker needs a broker it can share with the gateway: set GREY_BROKER_URL to "
             "redis://... or amqp://... (the embedded broker runs its workers inside grey serve)"
         )
-    if pool not in ("cpu", "gpu"):
-        raise WorkerStartError(f"unknown pool {pool!r}: use cpu or gpu")
+    if pool not in ("cpu", "gpu", "tee"):
+        raise WorkerStartError(f"unknown pool {pool!r}: use cpu, gpu or tee")
     priorities = PRIORITIES
     if queues:
         chosen = tuple(q.strip() for q in queues.split(",") if q.strip())
@@ -83,6 +84,8 @@ def plan(
     pool_threads = threads or cluster_of(settings).pool(pool).threads_per_node
     if pool == "cpu":
         return WorkerPlan(pool, processes or os.cpu_count() or 1, pool_threads, priorities)
+    if pool == "tee":  # simulation mode: each process a TEE node with its own key and quotes
+        return WorkerPlan(pool, processes or 1, pool_threads, priorities)
     devices = discover()
     if not devices:
         if not emulate_gpus:

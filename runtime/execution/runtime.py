@@ -3,8 +3,9 @@
 Building it opens nothing that runs: `Services.open` builds one so the gateway can send
 messages, and tests drive such a gateway with no worker at all. `start()` registers the
 gateway node, re-enqueues what the store holds as unfinished, and (embedded default)
-starts the in-process cpu pool. Every node it starts (gateway, pools) competes for the
-coordinator lease and, holding it, runs the reconciler (runtime.execution.reconciler).
+starts the in-process cpu pool and, asked to, a tee pool. Every node it starts (gateway,
+pools) competes for the coordinator lease and, holding it, runs the reconciler
+(runtime.execution.reconciler).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from runtime.execution.nodes import DOWN, NodeAgent, NodeSpec, Reaper
 from runtime.execution.queues import all_queues
 from runtime.execution.reconciler import Reconciler
 from runtime.execution.submission import SubmissionChecks
+from runtime.execution.tee.node import TeeNode
+from runtime.execution.tee.service import TeeService
+from runtime.execution.tee.settings import TeeSettings
+from runtime.execution.webhooks import WebhookDeliverer, WebhookSettings
 from runtime.execution.workers import PoolOptions, WorkerPool
 from runtime.settings import Settings
 from runtime.store import LeaseRecord, NodeRecord, Store, TaskRecord
@@ -60,6 +65,11 @@ class Runtime:
             ready=lambda queues: brokers.ready_counts(self.broker, queues),
         )
         self.pools: list[WorkerPool] = []
+        # The gateway's side of the TEE (verdicts, fresh attestations); tee pools started
+        # here use the same settings.
+        self.tee = TeeService(TeeSettings.from_env(), store, self.tee_nodes)
+        # Webhook deliveries: sent by whichever process's node holds the coordinator lease.
+        self.webhooks = WebhookDeliverer(store, WebhookSettings.from_env(), self.node_ids)
         self.agent: NodeAgent | None = None
         self.started = False
         self._nodes: tuple[float, list[NodeRecord]] = (0.0, [])
@@ -73,8 +83,10 @@ class Runtime:
         address: str = "",
         worker_threads: int = 0,
         recover: bool = True,
+        tee_threads: int = 0,
     ) -> None:
-        """Bus listener, gateway node + reaper, restart recovery, the in-process cpu pool."""
+        """Bus listener, gateway node + reaper, restart recovery, the in-process cpu pool
+        (`worker_threads`) and tee pool (`tee_threads`)."""
         if self.started:
             return
         self.started = True
@@ -86,7 +98,12 @@ class Runtime:
                 self.store, spec, self.cluster.heartbeat, reaper=self.reaper(), reconciler=self.reconciler
             )
             self.agent.start()
-            own += [gateway_node_id, embedded_node_id(gateway_node_id)]
+            self.webhooks.start()
+            own += [
+                gateway_node_id,
+                embedded_node_id(gateway_node_id),
+                embedded_node_id(gateway_node_id, "tee"),
+            ]
         if recover:
             sent = self.recover(own)
             if sent:
@@ -94,6 +111,12 @@ class Runtime:
         if worker_threads > 0:
             node_id = embedded_node_id(gateway_node_id) if gateway_node_id else None
             self.start_pool(PoolOptions(pool="cpu", threads=worker_threads, node_id=node_id, address=address))
+        if tee_threads > 0:
+            node_id = embedded_node_id(gateway_node_id, "tee") if gateway_node_id else None
+            options = PoolOptions(
+                pool="tee", threads=tee_threads, node_id=node_id, address=address, tee=self.tee.settings
+            )
+            self.start_pool(options)
 
     def start_pool(self, options: PoolOptions) -> WorkerPool:
         pool = WorkerPool(
@@ -106,6 +129,8 @@ class Runtime:
             reconciler=self.reconciler,
         ).start()
         self.pools.append(pool)
+        self.webhooks.start()  # a worker process's node may hold the coordinator lease
+        self.forget_nodes()  # submits see the new node at once
         return pool
 
     def stop(self, grace_seconds: float | None = None) -> None:
@@ -113,6 +138,7 @@ class Runtime:
         `grace_seconds`, default the settings' `shutdown_grace_seconds`, then hands back
         what still runs), the gateway node and the bus."""
         self.intake.stop()
+        self.webhooks.stop()
         grace = self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds
         stopping = [
             threading.Thread(target=pool.stop, args=(grace,), name="grey-pool-stop") for pool in self.pools
@@ -142,6 +168,10 @@ class Runtime:
                 send_missing_items(self.store, self.dispatch, fresh)
             return
         self.dispatch.send(task)
+
+    def tee_nodes(self) -> dict[str, TeeNode]:
+        """The TEE nodes of this process's tee pools, by node id."""
+        return {pool.node_id: pool.tee for pool in self.pools if pool.tee is not None}
 
     def reaper(self) -> Reaper:
         return Reaper(self.store, self.resend, self.cluster.heartbeat.timeout_seconds)
@@ -190,15 +220,24 @@ class Runtime:
             self._nodes = (now, nodes)
         return nodes
 
+    def forget_nodes(self) -> None:
+        """Drops the live-node cache: the next submit reads the nodes again."""
+        self._nodes = (0.0, [])
+
     def queue_depth(self) -> int | None:
         """Messages waiting in the broker; None while the broker cannot be reached."""
         return brokers.queue_depth(self.broker, all_queues())
+
+    def node_ids(self) -> set[str]:
+        """The nodes this process runs (its gateway's and its pools')."""
+        own = {pool.node_id for pool in self.pools}
+        return own | ({self.agent.node_id} if self.agent is not None else set())
 
     def coordinator(self) -> LeaseRecord | None:
         """The coordinator lease (holder node, term, expiry) as the store has it."""
         return self.reconciler.current()
 
 
-def embedded_node_id(gateway_node_id: str | None) -> str:
+def embedded_node_id(gateway_node_id: str | None, pool: str = "cpu") -> str:
     base = gateway_node_id or "grey-gateway"
-    return base.replace("grey-gateway-", "grey-worker-", 1) + "-cpu"
+    return base.replace("grey-gateway-", "grey-worker-", 1) + f"-{pool}"

@@ -7,7 +7,8 @@
 - `stateful` tasks have a `state_key`;
 - dependencies exist and are the tenant's (all three -> `InvalidPayload`);
 - the pool the resources route to exists (GPU/TEE workers registered, or declared in the
-  cluster config) and one of its nodes is big enough -> `Unschedulable`.
+  cluster config) and one of its nodes is big enough -> `Unschedulable`; a TEE task needs a
+  tee node whose attestation is valid now (`nodes.tee_enabled`).
 
 The checks that read the store (`SubmissionChecks`) run in the gateway's intake thread
 (`intake.py`). Refusals are execution's own errors (`runtime.execution.errors`).
@@ -112,6 +113,20 @@ def check_placement(
     client can act on it, so it is no server error.
     """
     workers = [node for node in nodes if node.role == "worker" and node.pool == pool]
+    if pool == "tee":
+        attested = [node for node in workers if node.tee_enabled]
+        if not attested:
+            raise Unschedulable(
+                "No attested tee node: "
+                + (
+                    f"{len(workers)} tee workers registered, none with a valid attestation"
+                    if workers
+                    else "start one with `grey worker --pool tee` (grey serve runs one in-process)"
+                ),
+                pool=pool,
+                resources=resources,
+            )
+        workers = attested
     if not workers:
         if pool != "cpu" and cluster.pool(pool).nodes == 0:
             hint = "grey worker --pool gpu (or --emulate-gpus N without GPUs)" if pool == "gpu" else ""

@@ -3,7 +3,9 @@
 `WorkerPool` runs in-process (the embedded cpu pool of `grey serve`, tests). `grey worker`
 starts worker *processes* with Dramatiq's CLI semantics (`--processes`, `--threads`,
 `--queues`), each one a `WorkerPool` and a node of its own; a GPU pool starts one process
-per GPU, pinned with CUDA_VISIBLE_DEVICES.
+per GPU, pinned with CUDA_VISIBLE_DEVICES. A tee pool's node runs its tasks in a (simulated)
+TEE (runtime.execution.tee): it attests itself before consuming, renews its attestation at
+its heartbeats, consumes only while attested, and writes each completion with its proof.
 
 At every heartbeat a pool renews the leases of the attempts it runs (one UPDATE). Stopping
 is bounded (`stop(grace_seconds)`): it takes no new work (prefetched messages go back to
@@ -37,6 +39,10 @@ from runtime.execution.interrupts import GRACE_SECONDS, Interrupter
 from runtime.execution.nodes import ACCEPTING, DRAINING, NodeAgent, NodeSpec, Reaper, ResourceGate, hostname
 from runtime.execution.queues import pool_queues
 from runtime.execution.reconciler import Reconciler
+from runtime.execution.tee.attester import Attester
+from runtime.execution.tee.node import TeeNode
+from runtime.execution.tee.service import DOORBELL_PREFIX, answer_challenges
+from runtime.execution.tee.settings import TeeSettings
 from runtime.store import Store
 from runtime.store.coltypes import utc_now
 from runtime.store.records import CANCELLED, RUNNING
@@ -53,6 +59,18 @@ DEFAULT_GRACE_SECONDS = 20.0
 HAND_BACK_SECONDS = GRACE_SECONDS + 1.0
 
 
+class _SeveralWorkers(logging.Filter):
+    """Several pools in one process (`grey serve`: cpu and tee) each add their Dramatiq
+    Worker's middleware to the one broker; each consumes only its own queues, so Dramatiq's
+    warning about a middleware added twice is noise there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "_WorkerMiddleware" not in record.getMessage()
+
+
+_SEVERAL_WORKERS = _SeveralWorkers()
+
+
 @dataclass(frozen=True)
 class PoolOptions:
     pool: str = "cpu"
@@ -61,6 +79,8 @@ class PoolOptions:
     device: GpuDevice | None = None
     node_id: str | None = None
     address: str = ""
+    tee: TeeSettings | None = None  # tee pool: its settings (None: from the environment)
+    attester: Attester | None = None  # tee pool: None for the simulated SGX attester
 
     def default_node_id(self) -> str:
         where = f"gpu{self.device.index}" if self.device is not None else self.pool
@@ -97,6 +117,11 @@ class WorkerPool:
             gpus=gpus,
         )
         self.interrupter = Interrupter()
+        self.tee: TeeNode | None = None
+        if options.pool == "tee":
+            self.tee = TeeNode.simulated(
+                self.node_id, options.tee or TeeSettings.from_env(), store, options.attester
+            )
         self.executor = Executor(
             store,
             dispatch,
@@ -107,6 +132,7 @@ class WorkerPool:
             batches=Batches,
             device=options.device,
             heartbeat=cluster.heartbeat,
+            prover=self.tee,
         )
         spec = NodeSpec.of_this_machine(
             self.node_id,
@@ -144,6 +170,11 @@ class WorkerPool:
         self.bus.on_cancel(self._on_cancel)
         self.interrupter.start()
         self.agent.start()
+        if self.tee is not None:
+            try:
+                self.tee.attest()
+            except Exception:  # not attested: consumes nothing; retried at each heartbeat
+                logger.warning("TEE node %s could not attest", self.node_id, exc_info=True)
         self._consume()
         return self
 
@@ -247,9 +278,13 @@ class WorkerPool:
     # -- consuming ------------------------------------------------------------------------
 
     def _consume(self) -> None:
+        if self.tee is not None and not self.tee.ready():
+            return  # a TEE node takes work only while attested
         with self._lock:
             if self._worker is not None or self._stopping:
                 return
+            broker_logger = logging.getLogger(f"dramatiq.broker.{type(self.dispatch.broker).__name__}")
+            broker_logger.addFilter(_SEVERAL_WORKERS)
             worker = dramatiq.Worker(
                 self.dispatch.broker,
                 queues=set(self.queues),
@@ -285,11 +320,36 @@ class WorkerPool:
     # -- cancel and heartbeat details ---------------------------------------------------------
 
     def _on_cancel(self, task_id: str) -> None:
+        if task_id.startswith(DOORBELL_PREFIX):
+            if self.tee is not None and task_id == DOORBELL_PREFIX + self.node_id:
+                threading.Thread(target=self._answer, name="grey-tee-challenge", daemon=True).start()
+            return
         self.interrupter.interrupt(task_id, "cancelled")
 
     def _on_beat(self) -> None:
         self.renew_leases()
         self._sweep_cancelled()
+        if self.tee is not None:
+            self._tee_beat(self.tee)
+
+    def _answer(self) -> None:
+        if self.tee is not None:
+            try:
+                answer_challenges(self.tee, self.store)
+            except Exception:
+                logger.warning("TEE node %s could not answer a challenge", self.node_id, exc_info=True)
+
+    def _tee_beat(self, tee: TeeNode) -> None:
+        """Renew the attestation when due; take TEE work only while attested."""
+        ready = tee.beat()
+        answer_challenges(tee, self.store)
+        if self._stopping:
+            return
+        if not ready and self.consuming:
+            logger.warning("TEE node %s is not attested: taking no TEE work", self.node_id)
+            threading.Thread(target=self._pause, name="grey-pause", daemon=True).start()
+        elif ready and not self.consuming and self.agent.status in ACCEPTING:
+            self._consume()
 
     def renew_leases(self) -> int:
         """Extends the lease of every attempt running here: one UPDATE."""
@@ -321,4 +381,6 @@ class WorkerPool:
         if self.options.device is not None:
             device = refresh(self.options.device)
             details["gpu"] = device.as_dict()
+        if self.tee is not None:
+            details["tee"] = self.tee.summary()
         return details

@@ -22,6 +22,8 @@ from runtime.gateway.contracts import ApiContract, base_path, enabled, ports
 from runtime.gateway.dispatch import Dispatcher
 from runtime.gateway.grpc.server import build_grpc_server
 from runtime.gateway.rest.app import build_rest_app
+from runtime.gateway.tls import TlsError, server_tls
+from runtime.gateway.tls import mode as tls_mode
 from runtime.services import Services
 from runtime.services.auth import SCOPES
 from runtime.settings import Settings
@@ -55,14 +57,16 @@ class Listener:
     host: str
     port: int
     base_path: str = ""  # REST: the prefix the API answers under on a shared port
+    tls: str = ""  # "" (plain), "TLS" or "mTLS": runtime/gateway/tls.py:mode
 
     def line(self, width: int = 0) -> str:
-        """`Grey Distributed  REST  http://127.0.0.1:8080`: what `grey serve` prints."""
+        """`Grey Distributed  REST  http://127.0.0.1:8080`: what `grey serve` prints (with TLS
+        `https://` and the mode after the address)."""
         if self.transport == "REST":
-            where = f"http://{self.host}:{self.port}{self.base_path}"
+            where = f"{'https' if self.tls else 'http'}://{self.host}:{self.port}{self.base_path}"
         else:
             where = f"{self.host}:{self.port}"
-        return f"{self.title:<{width}}  {self.transport:<4}  {where}"
+        return f"{self.title:<{width}}  {self.transport:<4}  {where}" + (f"  {self.tls}" if self.tls else "")
 
 
 @dataclass
@@ -106,11 +110,21 @@ class Platform:
             title = gateway.contract.title
             found.append(
                 Listener(
-                    name, title, "REST", settings.rest_host, rest_port, base_path(gateway.contract, settings)
+                    name,
+                    title,
+                    "REST",
+                    settings.rest_host,
+                    rest_port,
+                    base_path(gateway.contract, settings),
+                    tls_mode(settings, "REST"),
                 )
             )
             if grpc_port is not None:
-                found.append(Listener(name, title, "gRPC", settings.grpc_host, grpc_port))
+                found.append(
+                    Listener(
+                        name, title, "gRPC", settings.grpc_host, grpc_port, tls=tls_mode(settings, "gRPC")
+                    )
+                )
         taken: dict[int, Listener] = {}
         for listener in found:
             other = taken.setdefault(listener.port, listener)
@@ -143,6 +157,7 @@ class Platform:
         settings = self.services.settings
         grace = settings.shutdown_grace_seconds
         listeners = self.listeners()
+        tls = server_tls(settings)  # None: plain HTTP and h2c
         by_port: dict[int, dict[str, ASGIApp]] = {}
         sockets = []
         for listener in listeners:
@@ -157,6 +172,8 @@ class Platform:
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=max(1, int(grace) - 2),
+            # uvicorn wraps the pre-bound sockets in this context (create_server(sock=, ssl=)).
+            ssl_context_factory=None if tls is None else (lambda _config, _default: tls.rest),
         )
         rest = _GatewayServer(config, self.services.streams.closing)
         grpc_ports: dict[tuple[str, int], list[Dispatcher]] = {}
@@ -168,7 +185,7 @@ class Platform:
         grpc_servers = []
         for (host, port), dispatchers in grpc_ports.items():
             server = build_grpc_server(dispatchers)  # made here: grpclib binds it to this loop
-            await server.start(host, port)
+            await server.start(host, port, ssl=None if tls is None else tls.grpc)
             grpc_servers.append(server)
         await self.services.blocking.run(self.start_runtime)
         try:
@@ -266,6 +283,10 @@ async def _no_api(scope: Scope, receive: Receive, send: Send, prefixes: list[str
 
 
 def serve(settings: Settings) -> None:
+    try:
+        server_tls(settings)  # a bad certificate or key stops here, before anything opens
+    except TlsError as error:
+        raise SystemExit(f"grey serve: {error}") from None
     services = Services.open(settings)
     platform = Platform.build(services)
     key = platform.ensure_admin_key()
@@ -276,8 +297,10 @@ def serve(settings: Settings) -> None:
     for listener in listeners:
         suffix = "  (Swagger UI at /ui/)" if listener.transport == "REST" else "  (server reflection)"
         print(listener.line(width) + suffix)
-    threads = services.worker_threads()
+    threads, tee = services.worker_threads(), services.tee_threads()
     where = f"{threads} in-process worker threads (cpu pool)" if threads else "no in-process workers"
+    if tee:
+        where += f" + {tee} (tee pool, sgx-sim simulation)"
     print(f"Broker {services.runtime.kind}, {where}")
     try:
         uvloop.run(platform.serve())

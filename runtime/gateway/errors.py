@@ -21,10 +21,13 @@ from runtime.services.auth import InvalidCredentials
 from runtime.services.ratelimit import RateLimited
 from runtime.services.streams import TooManyStreams
 from runtime.services.tasks import TaskNotFound
+from runtime.store.errors import QueueFull
 from runtime.store.errors import is_unavailable as store_unavailable
 
 #: What a client is told to wait when the store or broker is down.
 RETRY_AFTER_SECONDS = 5
+#: ... and when its tenant's queue is full (tasks finish; the limit frees up soon).
+QUEUE_FULL_RETRY_AFTER_SECONDS = 1
 
 logger = logging.getLogger("grey.gateway")
 
@@ -46,6 +49,19 @@ def as_api_error(error: Exception) -> ApiError:
         return answer
     if isinstance(error, TaskNotFound):
         return ApiError.task_not_found(error.name)
+    if isinstance(error, QueueFull):
+        return ApiError(
+            "queue_full",
+            f"Queue at capacity: the tenant has {error.depth} unfinished tasks, its max_queue_depth "
+            f"is {error.limit}; retry once some have finished",
+            {
+                "limit": error.limit,
+                "depth": error.depth,
+                "quota": "max_queue_depth",
+                "retry_after_seconds": QUEUE_FULL_RETRY_AFTER_SECONDS,
+            },
+            headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_SECONDS)},
+        )
     if isinstance(error, TooManyStreams):
         return ApiError("rate_limited", str(error), {"limit": error.limit, "bucket": "streams"})
     if store_unavailable(error) or broker_unavailable(error):
@@ -63,7 +79,12 @@ def as_api_error(error: Exception) -> ApiError:
         return ApiError(
             "rate_limited",
             str(error),
-            {"limit": error.window.limit, "window_seconds": error.window_seconds, "bucket": error.bucket},
+            {
+                "limit": error.window.limit,
+                "window_seconds": error.window_seconds,
+                "bucket": error.bucket,
+                "retry_after_seconds": error.retry_after,  # gRPC has no Retry-After header
+            },
             headers={**error.window.headers(), "Retry-After": str(error.retry_after)},
         )
     logger.exception("unhandled error", exc_info=error)

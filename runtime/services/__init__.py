@@ -10,7 +10,9 @@ from runtime.config import ClusterConfig, RateLimits, load_cluster_config
 from runtime.execution.runtime import Runtime
 from runtime.services.auth import Authenticator
 from runtime.services.blocking import BlockingPool
+from runtime.services.estimates import StartEstimates
 from runtime.services.metrics import Metrics
+from runtime.services.quotas import TenantQuotas
 from runtime.services.ratelimit import RateLimiter
 from runtime.services.streams import Streams
 from runtime.settings import Settings
@@ -31,6 +33,8 @@ class Services:
     cluster: ClusterConfig
     runtime: Runtime
     streams: Streams
+    quotas: TenantQuotas  # each tenant's quotas, read at most once a second (submit rate)
+    estimates: StartEstimates  # the figures behind a submit's estimated_start
     version: str = VERSION
     started_at: float = field(default_factory=time.time)
 
@@ -61,6 +65,8 @@ class Services:
             cluster=cluster,
             runtime=Runtime(settings, store, cluster),
             streams=Streams((rate_limits or cluster.rate_limits).streams_per_tenant),
+            quotas=TenantQuotas(store),
+            estimates=StartEstimates(store),
         )
 
     def worker_threads(self) -> int:
@@ -71,12 +77,23 @@ class Services:
             return 0
         return self.cluster.pools["cpu"].threads_per_node
 
-    def start_runtime(self, worker_threads: int | None = None) -> None:
-        """Gateway node, restart recovery, and the in-process pool (explicit: tests may skip it)."""
+    def tee_threads(self) -> int:
+        """Threads of the in-process tee pool (simulation mode) `grey serve` runs with the
+        embedded broker, beside its cpu pool: `GREY_TEE_THREADS` (default 2; 0: none)."""
+        if self.runtime.kind != "embedded" or self.worker_threads() == 0:
+            return 0
+        return self.runtime.tee.settings.threads
+
+    def start_runtime(self, worker_threads: int | None = None, tee_threads: int | None = None) -> None:
+        """Gateway node, restart recovery, and the in-process pools (explicit: tests may skip
+        them). Given `worker_threads` alone, no tee pool starts unless `tee_threads` says so."""
+        if tee_threads is None:
+            tee_threads = self.tee_threads() if worker_threads is None else 0
         self.runtime.start(
             gateway_node_id=self.node_id,
             address=f"{self.settings.rest_host}:{self.settings.rest_port}",
             worker_threads=self.worker_threads() if worker_threads is None else worker_threads,
+            tee_threads=tee_threads,
         )
 
     def close(self) -> None:

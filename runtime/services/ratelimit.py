@@ -54,6 +54,7 @@ class RateLimiter:
             else RateLimitItemPerSecond(getattr(limits, name), window)
             for name in BUCKETS
         }
+        self._per_second: dict[int, RateLimitItem] = {}  # per-tenant quota limits, by amount
 
     def hit(self, tenant_id: str, bucket: str) -> Window | None:
         """Counts one request; raises RateLimited past the limit."""
@@ -66,6 +67,21 @@ class RateLimiter:
         if not allowed:
             retry_after = max(1, int(stats.reset_time - time.time() + 0.999))
             raise RateLimited(window, retry_after, bucket, self.window_seconds)
+        return window
+
+    def hit_per_second(self, tenant_id: str, name: str, per_second: int) -> Window:
+        """Counts one request against a per-tenant limit of `per_second` (a quota, e.g.
+        `submit_rate_per_second`: one second's sliding window); raises RateLimited past it.
+        0 refuses every request."""
+        item = self._per_second.get(per_second)
+        if item is None:
+            item = self._per_second[per_second] = RateLimitItemPerSecond(max(1, per_second), 1)
+        allowed = per_second > 0 and self._strategy.hit(item, tenant_id, name)
+        stats = self._strategy.get_window_stats(item, tenant_id, name)
+        window = Window(per_second, stats.remaining if per_second > 0 else 0, int(stats.reset_time))
+        if not allowed:
+            retry_after = max(1, int(stats.reset_time - time.time() + 0.999))
+            raise RateLimited(window, retry_after, name, 1)
         return window
 
     def count(self, key: str, bucket: str) -> None:

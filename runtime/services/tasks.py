@@ -3,7 +3,9 @@
 A task is a task whichever API submitted it; the handlers of each API only translate their
 contract's shapes and status words to and from these calls. Lookups take the task's *name*:
 its id, or the idempotency key the tenant submitted it under (the Orchestrator's
-client-chosen `task_id`), so every API finds every task of the tenant.
+client-chosen `task_id`), so every API finds every task of the tenant. Another tenant's
+task is not found either; such a refusal is counted (`store.isolation`, what
+`GET /v1/security/isolation` reports), at the cost of one primary-key read on that path only.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from runtime.services import Services
-from runtime.store import NewTask, TaskEvent, TaskRecord
+from runtime.store import NewTask, Store, TaskEvent, TaskRecord
+from runtime.store.coltypes import utc_now
 from runtime.store.records import UNFINISHED_STATUSES
 
 __all__ = ["TaskNotFound", "cancel", "find", "submit", "updates"]
@@ -28,14 +31,29 @@ class TaskNotFound(LookupError):
 async def submit(services: Services, new: NewTask) -> TaskRecord:
     """Stores the task as pending and sends it (batched by the intake); counts it for its API.
 
+    The tenant's quotas first: past its `submit_rate_per_second`, RateLimited (nothing
+    stored); with `max_queue_depth` unfinished tasks already, the store's QueueFull.
     Raises the store's DuplicateIdempotencyKey and execution's errors as they come."""
+    quotas = services.quotas.cached(new.tenant_id)
+    if quotas is None:
+        quotas = await services.blocking.run(services.quotas.read, new.tenant_id)
+    services.limiter.hit_per_second(new.tenant_id, "submit_rate_per_second", quotas.submit_rate_per_second)
     task = await services.runtime.intake.submit(new)
     services.metrics.submitted(new.api)
     return task
 
 
+def _find(store: Store, tenant_id: str, name: str) -> TaskRecord | None:
+    task = store.tasks.find(tenant_id, name)
+    if task is None and name.startswith("task_"):
+        owner = store.isolation.owner_of(name)
+        if owner is not None and owner != tenant_id:
+            store.isolation.refused(owner, tenant_id, utc_now())
+    return task
+
+
 async def find(services: Services, tenant_id: str, name: str) -> TaskRecord:
-    task = await services.blocking.run(services.store.tasks.find, tenant_id, name)
+    task = await services.blocking.run(_find, services.store, tenant_id, name)
     if task is None:
         raise TaskNotFound(name)
     return task

@@ -22,6 +22,7 @@ from runtime.store.errors import (
 )
 from runtime.store.figures import TaskFigures
 from runtime.store.group_commit import GroupCommit
+from runtime.store.isolation import IsolationRepository
 from runtime.store.keys import KeyRepository
 from runtime.store.lifecycle import TaskLifecycle
 from runtime.store.nodes import NodeRepository
@@ -47,6 +48,7 @@ from runtime.store.settings import SettingsRepository
 from runtime.store.states import BatchRepository, StateRepository
 from runtime.store.task_rows import ChangeListener, Listeners
 from runtime.store.tasks import TaskRepository
+from runtime.store.tee import AttestationRecord, ChallengeRecord, ProofRecord, TeeRepository
 from runtime.store.webhooks import WebhookRepository
 
 
@@ -76,6 +78,8 @@ class Store:
         self.states = StateRepository(engine)
         self.batches = BatchRepository(engine)
         self.coordination = CoordinationRepository(engine)
+        self.tee = TeeRepository(engine)  # attestations, measurements, proofs (TEE pool)
+        self.isolation = IsolationRepository(engine)  # refused cross-tenant reads
 
     @classmethod
     def open(cls, url: str | URL) -> Store:
@@ -117,17 +121,21 @@ __all__ = [
     "TASK_STATUSES",
     "UNFINISHED_STATUSES",
     "ApiKeyRecord",
+    "AttestationRecord",
     "BatchRepository",
+    "ChallengeRecord",
     "ChangeListener",
     "CoordinationRepository",
     "DuplicateIdempotencyKey",
     "InvalidCursor",
+    "IsolationRepository",
     "KeyRepository",
     "LeaseRecord",
     "Listeners",
     "NewTask",
     "NodeRecord",
     "NodeRepository",
+    "ProofRecord",
     "QuotaRecord",
     "QuotaRepository",
     "SchedulingQueries",
@@ -142,6 +150,7 @@ __all__ = [
     "TaskPage",
     "TaskRecord",
     "TaskRepository",
+    "TeeRepository",
     "WebhookRecord",
     "WebhookRepository",
     "create_store_engine",

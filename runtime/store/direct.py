@@ -23,16 +23,20 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import Select
 
 from runtime.store.engine import write_lock
 
 Processor = Callable[[Any], Any] | None
+#: A statement run directly: a write, or a read inside a write transaction (quota counts).
+Statement = UpdateBase | Select[Any]
 
 
 class DirectStatement:
-    """One INSERT/UPDATE compiled for one dialect, with its parameter and result processing."""
+    """One INSERT/UPDATE (or SELECT) compiled for one dialect, with its parameter and result
+    processing."""
 
-    def __init__(self, statement: UpdateBase, dialect: Dialect) -> None:
+    def __init__(self, statement: Statement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = compiled.string
         self.positional = bool(compiled.positional)
@@ -77,12 +81,12 @@ class DirectStatements:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._compiled: dict[UpdateBase, DirectStatement] = {}
+        self._compiled: dict[Statement, DirectStatement] = {}
         self._lock = threading.Lock()
         self._connection: PoolProxiedConnection | None = None
         self._pid = 0
 
-    def __getitem__(self, statement: UpdateBase) -> DirectStatement:
+    def __getitem__(self, statement: Statement) -> DirectStatement:
         # Keyed by the statement object itself (identity): callers pass module-level or
         # cached statements, so this holds one entry per statement shape.
         compiled = self._compiled.get(statement)
@@ -134,12 +138,12 @@ class DirectTransaction:
     def __init__(self, statements: DirectStatements, cursor: Any) -> None:
         self._statements, self._cursor = statements, cursor
 
-    def execute(self, statement: UpdateBase, values: Mapping[str, Any]) -> None:
+    def execute(self, statement: Statement, values: Mapping[str, Any]) -> None:
         compiled = self._statements[statement]
         self._cursor.execute(compiled.sql, compiled.parameters(values))
 
-    def returning(self, statement: UpdateBase, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """Runs an INSERT/UPDATE ... RETURNING; its first row, processed, or None."""
+    def returning(self, statement: Statement, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """Runs an INSERT/UPDATE ... RETURNING (or a SELECT); its first row, processed, or None."""
         compiled = self._statements[statement]
         self._cursor.execute(compiled.sql, compiled.parameters(values))
         return compiled.row(self._cursor.fetchone())

@@ -25,6 +25,15 @@ class TaskNotCancellable(StoreError):
         self.status = status
 
 
+class QueueFull(StoreError):
+    """The tenant already has `limit` unfinished (pending + running) tasks: its
+    `max_queue_depth` quota. Nothing was stored."""
+
+    def __init__(self, tenant_id: str, limit: int, depth: int) -> None:
+        super().__init__(f"tenant {tenant_id} has {depth} unfinished tasks; its max_queue_depth is {limit}")
+        self.tenant_id, self.limit, self.depth = tenant_id, limit, depth
+
+
 class InvalidCursor(StoreError):
     """A listTasks cursor that this store did not produce."""
 

@@ -7,12 +7,36 @@ tenant's usage read them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 
-from runtime.store.records import PENDING, RUNNING, TASK_STATUSES
+from runtime.store.admission import USAGE
+from runtime.store.records import PENDING, RUNNING, TASK_STATUSES, QuotaRecord
 from runtime.store.schema import tasks
+
+
+@dataclass(slots=True)
+class TenantUsage:
+    """A tenant's running tasks and what they requested; its pending tasks and the most
+    cpu and memory one of them asks."""
+
+    running: int = 0
+    cpu: float = 0.0
+    memory_gb: float = 0.0
+    pending: int = 0
+    pending_top_cpu: float = 0.0
+    pending_top_memory_gb: float = 0.0
+
+    def holds_back(self, quotas: QuotaRecord) -> bool:
+        """Some pending task could not start now because of the tenant's quotas (the
+        claim would refuse it: runtime.store.admission)."""
+        return self.pending > 0 and (
+            self.running + 1 > quotas.max_concurrent_tasks
+            or self.cpu + self.pending_top_cpu > quotas.cpu_cores
+            or self.memory_gb + self.pending_top_memory_gb > quotas.memory_gb
+        )
 
 
 class TaskFigures:
@@ -39,16 +63,35 @@ class TaskFigures:
             found = {status: count for status, count in conn.execute(stmt)}
         return {status: 0 for status in (wanted or TASK_STATUSES)} | found
 
-    def running_usage(self, tenant_id: str) -> tuple[int, float, float]:
-        """(running tasks, cpu, memory_gb) the tenant's running tasks requested."""
-        stmt = select(tasks.c.resources).where(tasks.c.tenant_id == tenant_id, tasks.c.status == RUNNING)
-        count, cpu, memory = 0, 0.0, 0.0
+    def tenant_usage(self, tenant_id: str) -> TenantUsage:
+        """What the tenant's unfinished tasks hold and ask (one indexed read)."""
+        usage = TenantUsage()
         with self._engine.connect() as conn:
-            for (resources,) in conn.execute(stmt):
-                count += 1
-                cpu += float((resources or {}).get("cpu", 1))
-                memory += float((resources or {}).get("memory_gb", 0.5))
-        return count, cpu, memory
+            for status, count, cpu, memory, top_cpu, top_memory in conn.execute(
+                USAGE, {"t_tenant": tenant_id}
+            ):
+                if status == RUNNING:
+                    usage.running, usage.cpu, usage.memory_gb = int(count), float(cpu), float(memory)
+                else:
+                    usage.pending = int(count)
+                    usage.pending_top_cpu, usage.pending_top_memory_gb = float(top_cpu), float(top_memory)
+        return usage
+
+    def pending_by_queue(self) -> dict[tuple[str, str], int]:
+        """Pending tasks per (pool, priority) (queues with none are absent)."""
+        stmt = (
+            select(tasks.c.pool, tasks.c.priority, func.count())
+            .where(tasks.c.status == PENDING)
+            .group_by(tasks.c.pool, tasks.c.priority)
+        )
+        with self._engine.connect() as conn:
+            return {(pool, priority): int(count) for pool, priority, count in conn.execute(stmt)}
+
+    def completed_by_pool_since(self, since: datetime) -> dict[str, int]:
+        """Tasks per pool that finished at or after `since` (measured throughput)."""
+        stmt = select(tasks.c.pool, func.count()).where(tasks.c.completed_at >= since).group_by(tasks.c.pool)
+        with self._engine.connect() as conn:
+            return {pool: int(count) for pool, count in conn.execute(stmt)}
 
     def oldest_pending_created_at(self) -> datetime | None:
         """Creation time of the longest-waiting pending task (queue age for health)."""

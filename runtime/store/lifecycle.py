@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import ClauseElement, Connection, Engine, Update, bindparam, func, tuple_, update
 
+import runtime.store.admission as admission
 from runtime.store.coltypes import utc_now
 from runtime.store.direct import DirectTransaction
 from runtime.store.group_commit import GroupCommit
@@ -33,9 +34,9 @@ _TRANSITIONS: dict[tuple[Any, ...], Update] = {}
 
 
 def _transition_statement(
-    from_statuses: tuple[str, ...], names: tuple[str, ...], matched: tuple[str, ...]
+    from_statuses: tuple[str, ...], names: tuple[str, ...], matched: tuple[str, ...], quota: bool = False
 ) -> Update:
-    key = (from_statuses, names, matched)
+    key = (from_statuses, names, matched, quota)
     stmt = _TRANSITIONS.get(key)
     if stmt is None:
         values: dict[str, Any] = {name: bindparam(f"v_{name}", type_=tasks.c[name].type) for name in names}
@@ -44,16 +45,18 @@ def _transition_statement(
         statuses = [bindparam(None, status, type_=tasks.c.status.type) for status in from_statuses]
         conditions = [tasks.c.task_id == bindparam("w_task_id"), tasks.c.status.in_(statuses)]
         conditions += [tasks.c[name] == bindparam(f"w_{name}", type_=tasks.c[name].type) for name in matched]
+        if quota:
+            conditions.append(admission.within_quota())
         stmt = update(tasks).where(*conditions).values(values).returning(tasks.c.event_seq, tasks.c.progress)
         _TRANSITIONS[key] = stmt
     return stmt
 
 
 # The claim of a task that needs no pre-checks (see TaskLifecycle.claim): read and
-# pending -> running in one statement.
+# pending -> running in one statement, within the tenant's quotas (runtime.store.admission).
 _CLAIM = (
     update(tasks)
-    .where(tasks.c.task_id == bindparam("w_task_id"), tasks.c.status == PENDING)
+    .where(tasks.c.task_id == bindparam("w_task_id"), tasks.c.status == PENDING, admission.within_quota())
     .values(
         status=RUNNING,
         updated_at=bindparam("v_now", type_=tasks.c.updated_at.type),
@@ -108,6 +111,8 @@ class TaskLifecycle:
         self._engine = engine
         self._writes = writes  # shared with TaskRepository's inserts: one group commit
         self._listeners = listeners
+        # PostgreSQL: quota-checked claims take admission.CLAIM_LOCK first (runtime.store.admission).
+        self._lock_claims = engine.dialect.name == "postgresql"
 
     def transition(
         self,
@@ -118,6 +123,7 @@ class TaskLifecycle:
         match: Mapping[str, Any] | None = None,
         message: str | None = None,
         also: Callable[[Connection], None] | None = None,
+        within_quota: bool = False,
         **fields: Any,
     ) -> bool:
         """Move the task to `to_status` only if it is in one of `from_statuses`.
@@ -126,8 +132,9 @@ class TaskLifecycle:
         expressions such as `tasks.c.attempt + 1`). `match` adds equality conditions
         (e.g. the attempt a worker claimed, so a node given up on cannot finish a task
         that was re-queued). `also` runs in the same transaction when the update
-        matched (e.g. saving a stateful task's state). False means the task was absent
-        or already elsewhere: a redelivered message must then do nothing.
+        matched (e.g. saving a stateful task's state). `within_quota` (a claim): only
+        if the tenant's running tasks leave room for this one (runtime.store.admission).
+        False means the task was absent, already elsewhere, or (`within_quota`) held back.
         """
         unknown = fields.keys() - _TRANSITION_FIELDS
         if unknown:
@@ -136,14 +143,19 @@ class TaskLifecycle:
         values = {"updated_at": now, **fields, "status": to_status}
         match = match or {}
         if also is not None or any(isinstance(v, ClauseElement) for v in (*values.values(), *match.values())):
-            return self._transition_with(task_id, from_statuses, to_status, values, match, message, also, now)
+            return self._transition_with(
+                task_id, from_statuses, to_status, values, match, message, also, now, within_quota
+            )
         names, matched = tuple(sorted(values)), tuple(sorted(match))
-        stmt = _transition_statement(tuple(from_statuses), names, matched)
+        stmt = _transition_statement(tuple(from_statuses), names, matched, within_quota)
         params = {f"v_{name}": values[name] for name in names}
         params |= {f"w_{name}": match[name] for name in matched}
         params["w_task_id"] = task_id
+        lock = within_quota and self._lock_claims
 
         def write(tx: DirectTransaction) -> bool:
+            if lock:
+                tx.execute(admission.CLAIM_LOCK, {})
             row = tx.returning(stmt, params)
             if row is None:
                 return False
@@ -166,10 +178,13 @@ class TaskLifecycle:
         message: str | None,
         also: Callable[[Connection], None] | None,
         now: datetime,
+        quota: bool = False,
     ) -> bool:
         """`transition` with SQL expressions or an `also` step: through `Connection.execute`."""
         conditions = [tasks.c.task_id == task_id, tasks.c.status.in_(from_statuses)]
         conditions += [tasks.c[name] == value for name, value in match.items()]
+        if quota:
+            conditions.append(admission.within_quota())
         stmt = (
             update(tasks)
             .where(*conditions)
@@ -177,6 +192,8 @@ class TaskLifecycle:
             .returning(tasks.c.event_seq, tasks.c.progress)
         )
         with self._engine.begin() as conn:
+            if quota and self._lock_claims:
+                conn.execute(admission.CLAIM_LOCK)
             row = conn.execute(stmt).first()
             if row is None:
                 return False
@@ -200,7 +217,9 @@ class TaskLifecycle:
     ) -> TaskRecord | None:
         """pending -> running for `node_id` in one UPDATE ... RETURNING: the claimed task
         (attempt incremented, leased until `lease_expires_at`; None: no lease, which the
-        reconciler takes for expired), or None when it is absent or not pending.
+        reconciler takes for expired), or None when it is absent, not pending, or held back
+        by its tenant's quotas (the tenant's running tasks leave no room for it:
+        runtime.store.admission; it stays pending).
 
         For tasks that need nothing checked before they start (no dependencies, no state
         key): the read, the conditional update and the event are one round trip less than
@@ -216,7 +235,11 @@ class TaskLifecycle:
             "v_lease_expires_at": lease_expires_at,
         }
 
+        lock = self._lock_claims
+
         def write(tx: DirectTransaction) -> TaskRecord | None:
+            if lock:
+                tx.execute(admission.CLAIM_LOCK, {})
             row = tx.returning(_CLAIM, params)
             if row is None:
                 return None

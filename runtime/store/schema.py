@@ -5,17 +5,22 @@ No migrations yet: `Store.open` runs `metadata.create_all`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
+    event,
     false,
 )
 
@@ -207,3 +212,208 @@ coordination = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Column("acquired_at", UtcDateTime, nullable=False),  # when this term began
 )
+
+# -- TEE (runtime/execution/tee, runtime/store/tee.py) -------------------------------------
+
+# Each TEE node's latest attestation: its quote over a nonce, and whether it verified.
+tee_attestations = Table(
+    "tee_attestations",
+    metadata,
+    Column("node_id", String, primary_key=True),
+    Column("platform", String, nullable=False),  # sgx-sim
+    Column("debug", Boolean, nullable=False),
+    Column("mrenclave", String, nullable=False),  # hex
+    Column("mrsigner", String, nullable=False),
+    Column("quote", LargeBinary, nullable=False),
+    Column("nonce", LargeBinary, nullable=False),
+    Column("node_key", json_column_type(), nullable=False),  # securesystemslib key, with keyid
+    Column("valid", Boolean, nullable=False),
+    Column("reason", Text, nullable=True),  # why it is not valid
+    Column("verified_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
+
+# Measurement manifests by MRENCLAVE (the manifest's SHA-256): what proofs carry.
+tee_measurements = Table(
+    "tee_measurements",
+    metadata,
+    Column("mrenclave", String, primary_key=True),
+    Column("manifest", json_column_type(), nullable=False),
+)
+
+# The proof of each task that completed in the TEE, written with its completion.
+task_proofs = Table(
+    "task_proofs",
+    metadata,
+    Column("task_id", String, ForeignKey("tasks.task_id", ondelete="CASCADE"), primary_key=True),
+    Column("node_id", String, nullable=False),
+    Column("platform", String, nullable=False),
+    Column("debug", Boolean, nullable=False),
+    Column("mrenclave", String, nullable=False),
+    Column("mrsigner", String, nullable=False),
+    Column("quote", LargeBinary, nullable=False),
+    Column("nonce", LargeBinary, nullable=False),
+    Column("node_key", json_column_type(), nullable=False),
+    Column("receipt", json_column_type(), nullable=False),  # DSSE envelope
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Fresh attestations asked of a node in another process (POST /v1/security/attestation):
+# the gateway writes the challenge, the node answers in the row.
+tee_challenges = Table(
+    "tee_challenges",
+    metadata,
+    Column("challenge_id", String, primary_key=True),
+    Column("node_id", String, nullable=False, index=True),
+    Column("nonce", LargeBinary, nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("answered_at", UtcDateTime, nullable=True),
+    Column("quote", LargeBinary, nullable=True),
+    Column("signature", LargeBinary, nullable=True),
+    Column("node_key", json_column_type(nullable=True), nullable=True),
+    Column("error", Text, nullable=True),
+)
+
+# Refused cross-tenant reads: a tenant asked for another tenant's task by its id (404).
+isolation_refusals = Table(
+    "isolation_refusals",
+    metadata,
+    Column("tenant_id", String, primary_key=True),  # whose task it was
+    Column("requester_id", String, primary_key=True),  # the tenant refused
+    Column("count", Integer, nullable=False),
+    Column("last_at", UtcDateTime, nullable=False),
+)
+
+# -- Webhook deliveries (runtime/store/webhook_deliveries.py, runtime/execution/webhooks) ----
+
+# What each task status tells subscribers (the contract's WebhookEvent).
+TASK_EVENTS = {
+    "running": "task.started",
+    "completed": "task.completed",
+    "failed": "task.failed",
+    "cancelled": "task.cancelled",
+    "timeout": "task.timeout",
+}
+
+# The outbox: one row per (event, subscribed webhook) still to deliver, written by the
+# trigger below in the transaction of the task's transition; deleted once delivered.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("delivery_id", String, primary_key=True),  # msg_<32 hex>: the `webhook-id` header
+    Column(
+        "webhook_id",
+        String,
+        ForeignKey("webhooks.webhook_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("tenant_id", String, nullable=False),
+    Column("task_id", String, nullable=False),
+    Column("event", String, nullable=False),
+    Column("status", String, nullable=False),  # the task's status the event reports
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    # Due at; while an attempt is in flight, the end of its claim (then due again).
+    Column("next_attempt_at", UtcDateTime, nullable=False, index=True),
+    Column("body", Text, nullable=True),  # fixed by the first attempt, resent as is
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+)
+
+# Deliveries that ran out of attempts (or whose endpoint answered 410): listed and
+# redelivered through the API.
+webhook_dead_letters = Table(
+    "webhook_dead_letters",
+    metadata,
+    Column("delivery_id", String, primary_key=True),
+    Column("webhook_id", String, ForeignKey("webhooks.webhook_id", ondelete="CASCADE"), nullable=False),
+    Column("tenant_id", String, nullable=False),
+    Column("task_id", String, nullable=False),
+    Column("event", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("body", Text, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("dead_at", UtcDateTime, nullable=False),
+    Index(None, "webhook_id", "dead_at", "delivery_id"),
+)
+
+# Webhooks whose endpoint answered 410 Gone: no new deliveries until one is redelivered.
+webhook_disabled = Table(
+    "webhook_disabled",
+    metadata,
+    Column("webhook_id", String, ForeignKey("webhooks.webhook_id", ondelete="CASCADE"), primary_key=True),
+    Column("disabled_at", UtcDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+
+def _event_case(status: str) -> str:
+    whens = " ".join(f"WHEN '{s}' THEN '{e}'" for s, e in TASK_EVENTS.items())
+    return f"CASE {status} {whens} END"
+
+
+_STATUSES = ", ".join(f"'{status}'" for status in TASK_EVENTS)
+_DELIVERY_COLUMNS = (
+    "delivery_id, webhook_id, tenant_id, task_id, event, status, occurred_at, attempts, next_attempt_at"
+)
+_NOT_DISABLED = "NOT EXISTS (SELECT 1 FROM webhook_disabled AS d WHERE d.webhook_id = w.webhook_id)"
+
+# A trigger, so that every writer of a status (claims, outcomes, cancels, reconciler) writes
+# the deliveries in its own transaction at the cost of one index probe of `webhooks` when
+# the tenant has none, with no statement added to the hot path's Python side.
+_SQLITE_TRIGGER = f"""
+CREATE TRIGGER tasks_webhook_deliveries AFTER UPDATE OF status ON tasks FOR EACH ROW
+WHEN NEW.status IS NOT OLD.status AND NEW.status IN ({_STATUSES})
+BEGIN
+  INSERT INTO webhook_deliveries ({_DELIVERY_COLUMNS})
+  SELECT 'msg_' || lower(hex(randomblob(16))), w.webhook_id, w.tenant_id, NEW.task_id,
+         {_event_case("NEW.status")}, NEW.status, NEW.updated_at, 0, NEW.updated_at
+  FROM webhooks AS w
+  WHERE w.tenant_id = NEW.tenant_id
+    AND instr(w.events, '"' || {_event_case("NEW.status")} || '"') > 0
+    AND {_NOT_DISABLED};
+END
+"""
+_POSTGRESQL_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION tasks_webhook_deliveries() RETURNS trigger LANGUAGE plpgsql AS $body$
+DECLARE
+  wanted text := {_event_case("NEW.status")};
+BEGIN
+  INSERT INTO webhook_deliveries ({_DELIVERY_COLUMNS})
+  SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), w.webhook_id, w.tenant_id, NEW.task_id,
+         wanted, NEW.status, NEW.updated_at, 0, NEW.updated_at
+  FROM webhooks AS w
+  WHERE w.tenant_id = NEW.tenant_id
+    AND strpos(w.events::text, '"' || wanted || '"') > 0
+    AND {_NOT_DISABLED};
+  RETURN NULL;
+END
+$body$
+"""
+_POSTGRESQL_TRIGGER = f"""
+CREATE TRIGGER tasks_webhook_deliveries AFTER UPDATE OF status ON tasks FOR EACH ROW
+WHEN (NEW.status IS DISTINCT FROM OLD.status AND NEW.status IN ({_STATUSES}))
+EXECUTE FUNCTION tasks_webhook_deliveries()
+"""
+
+
+_TRIGGER_DDL = {
+    "sqlite": ("DROP TRIGGER IF EXISTS tasks_webhook_deliveries", _SQLITE_TRIGGER),
+    "postgresql": (
+        _POSTGRESQL_FUNCTION,
+        "DROP TRIGGER IF EXISTS tasks_webhook_deliveries ON tasks",
+        _POSTGRESQL_TRIGGER,
+    ),
+}
+
+
+@event.listens_for(metadata, "after_create")
+def _create_delivery_trigger(_metadata: MetaData, connection: Connection, **kw: Any) -> None:
+    """In the `create_all` that creates the outbox, once every table exists."""
+    if webhook_deliveries in kw.get("tables", ()):
+        for statement in _TRIGGER_DDL.get(connection.dialect.name, ()):
+            connection.exec_driver_sql(statement)

@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, bindparam, exists, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
+from runtime.store.admission import DepthGate
 from runtime.store.coltypes import utc_now
 from runtime.store.cursor import decode_cursor, encode_cursor
 from runtime.store.direct import DirectTransaction
-from runtime.store.errors import DuplicateIdempotencyKey, TaskNotCancellable
+from runtime.store.errors import DuplicateIdempotencyKey, QueueFull, TaskNotCancellable
 from runtime.store.group_commit import GroupCommit
 from runtime.store.records import (
     CANCELLED,
@@ -65,14 +66,25 @@ class TaskRepository:
 
     def insert_many(self, news: Sequence[NewTask]) -> list[TaskRecord | Exception]:
         """`insert` for several tasks at once (one transaction when none fails): for each,
-        its record or the exception `insert` would have raised."""
-        jobs, records = [], []
+        its record or the exception `insert` would have raised.
+
+        QueueFull for a task whose tenant already has its `max_queue_depth` of unfinished
+        tasks, counted in the transaction that inserts (runtime.store.admission), so
+        concurrent submits, of this gateway or of others, never exceed it."""
+        jobs: list[Callable[[DirectTransaction], Any]] = []
+        records = []
+        postgres = self._engine.dialect.name == "postgresql"
+        gates: dict[str, DepthGate] = {}
         for new in news:
-            job, record = self._insert_job(new)
+            gate = gates.setdefault(new.tenant_id, DepthGate(new.tenant_id, postgres))
+            job, record = self._insert_job(new, gate)
             jobs.append(job)
             records.append(record)
+        if postgres and len(gates) > 1:  # every tenant's lock first, in one order: no deadlock
+            jobs.insert(0, DepthGate.lock_all(sorted(gates)))
+        results = self._writes.run_many(jobs)[len(jobs) - len(news) :]
         outcomes: list[TaskRecord | Exception] = []
-        for new, record, outcome in zip(news, records, self._writes.run_many(jobs), strict=True):
+        for new, record, outcome in zip(news, records, results, strict=True):
             if isinstance(outcome, IntegrityError) and new.idempotency_key is not None:
                 existing = self._id_for_idempotency_key(new.tenant_id, new.idempotency_key)
                 if existing is not None:
@@ -81,7 +93,9 @@ class TaskRepository:
         return outcomes
 
     @staticmethod
-    def _insert_job(new: NewTask) -> tuple[Callable[[DirectTransaction], None], TaskRecord]:
+    def _insert_job(
+        new: NewTask, gate: DepthGate | None = None
+    ) -> tuple[Callable[[DirectTransaction], QueueFull | None], TaskRecord]:
         row: dict[str, Any] = {
             "task_id": new.task_id,
             "tenant_id": new.tenant_id,
@@ -122,10 +136,14 @@ class TaskRepository:
         }
         labels = [{"task_id": new.task_id, "key": key, "value": value} for key, value in new.labels.items()]
 
-        def write(tx: DirectTransaction) -> None:
+        def write(tx: DirectTransaction) -> QueueFull | None:
+            refused = None if gate is None else gate.admit(tx)
+            if refused is not None:
+                return refused  # returned, not raised: the batch's other submits go on
             tx.execute(_INSERT_TASK, row)
             for label in labels:
                 tx.execute(_INSERT_LABELS, label)
+            return None
 
         return write, TaskRecord(**row)
 

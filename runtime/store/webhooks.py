@@ -1,4 +1,5 @@
-"""Webhook subscriptions of a tenant; deliveries look them up by event."""
+"""Webhook subscriptions of a tenant; `deliveries` holds what is owed to them (the outbox
+and dead letters, runtime/store/webhook_deliveries.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, Row, delete, select
 from runtime.store.coltypes import utc_now
 from runtime.store.records import WebhookRecord
 from runtime.store.schema import webhooks
+from runtime.store.webhook_deliveries import WebhookDeliveries
 
 
 def _record(row: Row[Any]) -> WebhookRecord:
@@ -22,6 +24,7 @@ def _record(row: Row[Any]) -> WebhookRecord:
 class WebhookRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self.deliveries = WebhookDeliveries(engine)
 
     def add(self, tenant_id: str, url: str, events: Iterable[str], secret: str) -> WebhookRecord:
         record = WebhookRecord(
@@ -53,7 +56,8 @@ class WebhookRepository:
             return [_record(row) for row in conn.execute(stmt)]
 
     def delete(self, tenant_id: str, webhook_id: str) -> bool:
-        """False when absent or another tenant's (both answer 404)."""
+        """False when absent or another tenant's (both answer 404). Its deliveries and dead
+        letters go with it (foreign keys, ON DELETE CASCADE)."""
         stmt = delete(webhooks).where(webhooks.c.tenant_id == tenant_id, webhooks.c.webhook_id == webhook_id)
         with self._engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1

@@ -70,6 +70,8 @@ async def test_sigkill_of_a_worker_process_mid_run_loses_no_task(
         "payload": {"function": "sleep", "data": {"seconds": 5.0}},
         "resources": {"memory_gb": 0.05},
     }
+    # 200 one-core tasks at once: above the default cpu_cores quota (100) of the tenant.
+    gateway.store.quotas.update("acme", {"cpu_cores": 1000}, "200 tasks at once")
     ids = []
     for _ in range(10):
         ids += [t["task_id"] for t in await asyncio.gather(*(gateway.submit(**body) for _ in range(20)))]

@@ -104,7 +104,10 @@ def test_grpc_listeners_may_share_a_port(services: Services) -> None:
     """gRPC method paths carry the proto package, so one server holds several APIs."""
     twin = dataclasses.replace(GREY, name="twin", title="Twin", rest_port=8081, grpc_port=4100)
     platform = Platform.build(services, [GREY, twin])
-    assert [listener.port for listener in platform.listeners() if listener.transport == "gRPC"] == [4100, 4100]
+    assert [listener.port for listener in platform.listeners() if listener.transport == "gRPC"] == [
+        4100,
+        4100,
+    ]
 
 
 @SQLITE

@@ -377,7 +377,16 @@ class TaskStatusUpdate(_message.Message):
     ) -> None: ...
 
 class ClusterHealth(_message.Message):
-    __slots__ = ("healthy", "version", "nodes", "consensus", "queue", "utilization", "throughput")
+    __slots__ = (
+        "healthy",
+        "version",
+        "nodes",
+        "consensus",
+        "queue",
+        "utilization",
+        "throughput",
+        "problems",
+    )
     class Nodes(_message.Message):
         __slots__ = ("total", "active", "draining", "quarantined", "down")
         TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -400,21 +409,36 @@ class ClusterHealth(_message.Message):
         ) -> None: ...
 
     class Consensus(_message.Message):
-        __slots__ = ("leader", "term", "quorum_satisfied", "members")
+        __slots__ = (
+            "leader",
+            "term",
+            "quorum_satisfied",
+            "members",
+            "lease_expires_at",
+            "leader_live",
+        )
         LEADER_FIELD_NUMBER: _ClassVar[int]
         TERM_FIELD_NUMBER: _ClassVar[int]
         QUORUM_SATISFIED_FIELD_NUMBER: _ClassVar[int]
         MEMBERS_FIELD_NUMBER: _ClassVar[int]
+        LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+        LEADER_LIVE_FIELD_NUMBER: _ClassVar[int]
         leader: str
         term: int
         quorum_satisfied: bool
         members: int
+        lease_expires_at: _timestamp_pb2.Timestamp
+        leader_live: bool
         def __init__(
             self,
             leader: _Optional[str] = ...,
             term: _Optional[int] = ...,
             quorum_satisfied: _Optional[bool] = ...,
             members: _Optional[int] = ...,
+            lease_expires_at: _Optional[
+                _Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]
+            ] = ...,
+            leader_live: _Optional[bool] = ...,
         ) -> None: ...
 
     class Queue(_message.Message):
@@ -454,6 +478,7 @@ class ClusterHealth(_message.Message):
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     UTILIZATION_FIELD_NUMBER: _ClassVar[int]
     THROUGHPUT_FIELD_NUMBER: _ClassVar[int]
+    PROBLEMS_FIELD_NUMBER: _ClassVar[int]
     healthy: bool
     version: str
     nodes: ClusterHealth.Nodes
@@ -461,6 +486,7 @@ class ClusterHealth(_message.Message):
     queue: ClusterHealth.Queue
     utilization: ClusterHealth.Utilization
     throughput: ClusterHealth.Throughput
+    problems: _containers.RepeatedScalarFieldContainer[str]
     def __init__(
         self,
         healthy: _Optional[bool] = ...,
@@ -470,6 +496,7 @@ class ClusterHealth(_message.Message):
         queue: _Optional[_Union[ClusterHealth.Queue, _Mapping]] = ...,
         utilization: _Optional[_Union[ClusterHealth.Utilization, _Mapping]] = ...,
         throughput: _Optional[_Union[ClusterHealth.Throughput, _Mapping]] = ...,
+        problems: _Optional[_Iterable[str]] = ...,
     ) -> None: ...
 
 class QuotaUsage(_message.Message):
@@ -505,18 +532,21 @@ class WindowUsage(_message.Message):
 class ResourceUsage(_message.Message):
     __slots__ = ("tenant_id", "quotas", "rate_limits", "throttled")
     class Quotas(_message.Message):
-        __slots__ = ("cpu_cores", "memory_gb", "max_concurrent_tasks")
+        __slots__ = ("cpu_cores", "memory_gb", "max_concurrent_tasks", "max_queue_depth")
         CPU_CORES_FIELD_NUMBER: _ClassVar[int]
         MEMORY_GB_FIELD_NUMBER: _ClassVar[int]
         MAX_CONCURRENT_TASKS_FIELD_NUMBER: _ClassVar[int]
+        MAX_QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
         cpu_cores: QuotaUsage
         memory_gb: QuotaUsage
         max_concurrent_tasks: QuotaUsage
+        max_queue_depth: QuotaUsage
         def __init__(
             self,
             cpu_cores: _Optional[_Union[QuotaUsage, _Mapping]] = ...,
             memory_gb: _Optional[_Union[QuotaUsage, _Mapping]] = ...,
             max_concurrent_tasks: _Optional[_Union[QuotaUsage, _Mapping]] = ...,
+            max_queue_depth: _Optional[_Union[QuotaUsage, _Mapping]] = ...,
         ) -> None: ...
 
     class RateLimits(_message.Message):
@@ -678,33 +708,66 @@ class AttestationRequest(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., challenge: _Optional[str] = ...) -> None: ...
 
 class AttestationEvidence(_message.Message):
-    __slots__ = ("platform", "quote", "signature")
+    __slots__ = (
+        "platform",
+        "quote",
+        "signature",
+        "debug",
+        "nonce",
+        "mrenclave",
+        "mrsigner",
+        "node_key",
+    )
     PLATFORM_FIELD_NUMBER: _ClassVar[int]
     QUOTE_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    DEBUG_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    MRENCLAVE_FIELD_NUMBER: _ClassVar[int]
+    MRSIGNER_FIELD_NUMBER: _ClassVar[int]
+    NODE_KEY_FIELD_NUMBER: _ClassVar[int]
     platform: str
     quote: str
     signature: str
+    debug: bool
+    nonce: str
+    mrenclave: str
+    mrsigner: str
+    node_key: _struct_pb2.Struct
     def __init__(
         self,
         platform: _Optional[str] = ...,
         quote: _Optional[str] = ...,
         signature: _Optional[str] = ...,
+        debug: _Optional[bool] = ...,
+        nonce: _Optional[str] = ...,
+        mrenclave: _Optional[str] = ...,
+        mrsigner: _Optional[str] = ...,
+        node_key: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...,
     ) -> None: ...
 
 class AttestationResponse(_message.Message):
-    __slots__ = ("node_id", "attestation", "verified")
+    __slots__ = ("node_id", "attestation", "verified", "verified_at", "expires_at", "reason")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ATTESTATION_FIELD_NUMBER: _ClassVar[int]
     VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     attestation: AttestationEvidence
     verified: bool
+    verified_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    reason: str
     def __init__(
         self,
         node_id: _Optional[str] = ...,
         attestation: _Optional[_Union[AttestationEvidence, _Mapping]] = ...,
         verified: _Optional[bool] = ...,
+        verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...,
+        expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...,
+        reason: _Optional[str] = ...,
     ) -> None: ...
 
 class GetProofRequest(_message.Message):
@@ -714,7 +777,21 @@ class GetProofRequest(_message.Message):
     def __init__(self, task_id: _Optional[str] = ...) -> None: ...
 
 class ProofResponse(_message.Message):
-    __slots__ = ("task_id", "platform", "mrenclave", "mrsigner", "quote", "verified", "verified_at")
+    __slots__ = (
+        "task_id",
+        "platform",
+        "mrenclave",
+        "mrsigner",
+        "quote",
+        "verified",
+        "verified_at",
+        "debug",
+        "verification_error",
+        "node_id",
+        "nonce",
+        "node_key",
+        "receipt",
+    )
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     PLATFORM_FIELD_NUMBER: _ClassVar[int]
     MRENCLAVE_FIELD_NUMBER: _ClassVar[int]
@@ -722,6 +799,12 @@ class ProofResponse(_message.Message):
     QUOTE_FIELD_NUMBER: _ClassVar[int]
     VERIFIED_FIELD_NUMBER: _ClassVar[int]
     VERIFIED_AT_FIELD_NUMBER: _ClassVar[int]
+    DEBUG_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_ERROR_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    NODE_KEY_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     platform: str
     mrenclave: str
@@ -729,6 +812,12 @@ class ProofResponse(_message.Message):
     quote: str
     verified: bool
     verified_at: _timestamp_pb2.Timestamp
+    debug: bool
+    verification_error: str
+    node_id: str
+    nonce: str
+    node_key: _struct_pb2.Struct
+    receipt: _struct_pb2.Struct
     def __init__(
         self,
         task_id: _Optional[str] = ...,
@@ -738,6 +827,12 @@ class ProofResponse(_message.Message):
         quote: _Optional[str] = ...,
         verified: _Optional[bool] = ...,
         verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...,
+        debug: _Optional[bool] = ...,
+        verification_error: _Optional[str] = ...,
+        node_id: _Optional[str] = ...,
+        nonce: _Optional[str] = ...,
+        node_key: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...,
+        receipt: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...,
     ) -> None: ...
 
 class AuthRequest(_message.Message):

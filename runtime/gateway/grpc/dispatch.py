@@ -17,7 +17,7 @@ from runtime.api.operation import OperationSpec
 from runtime.gateway.dispatch import Dispatcher, request_id_or_new
 from runtime.gateway.errors import as_api_error
 from runtime.gateway.grpc.convert import Conversion
-from runtime.gateway.input_limits import input_problem
+from runtime.gateway.input_limits import MAX_DEPTH, input_problem
 
 logger = logging.getLogger("grey.grpc")
 
@@ -57,6 +57,10 @@ class GrpcDispatcher:
             message = await stream.recv_message()
         except (UnicodeDecodeError, ValueError) as error:  # bytes no conforming client sends
             raise ApiError("bad_request", f"The request message could not be decoded: {error}") from None
+        except RecursionError:  # messages (a google.protobuf.Struct) nested past the parser's stack
+            raise ApiError(
+                "bad_request", f"The request message is nested deeper than {MAX_DEPTH} levels"
+            ) from None
         if message is None:  # the client closed its side without sending the request
             raise ApiError(operation.input_error_code, "No request message was sent")
         client = _peer(stream)

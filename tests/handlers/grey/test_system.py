@@ -16,7 +16,9 @@ async def test_health_and_metrics_need_no_credentials(rest) -> None:
     metrics = await rest.get("/metrics")
     assert metrics.status_code == 200
     assert "tasks_submitted_total" in metrics.text
-    assert 'grey_requests_total{api="grey",code="ok",operation="getHealth",transport="rest"} 1.0' in metrics.text
+    assert (
+        'grey_requests_total{api="grey",code="ok",operation="getHealth",transport="rest"} 1.0' in metrics.text
+    )
     assert metrics.headers["content-type"].startswith("text/plain")
 
 

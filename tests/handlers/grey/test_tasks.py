@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from grpclib.const import Status
-
 from runtime.services import Services
 from tests.support.platform import make_key
 
@@ -97,10 +95,3 @@ async def test_invalid_submit_is_invalid_payload_never_stored(call, key) -> None
         "invalid_payload"
     )
     assert (await call("listTasks", key)).data.get("total", 0) == 0
-
-
-async def test_task_proof_is_not_built_yet_and_answers_not_implemented(call, key) -> None:
-    task_id = (await call("submitTask", key, **SUBMIT)).data["task_id"]
-    outcome = await call("getTaskProof", key, task_id=task_id)
-    assert outcome.code == "not_implemented"
-    assert outcome.status == {"rest": 501, "grpc": Status.UNIMPLEMENTED.value}[call.name]

@@ -69,11 +69,28 @@ betterproto2.check_compiler_version(_COMPILER_VERSION)
 
 @dataclass(eq=False, repr=False)
 class AttestationEvidence(betterproto2.Message):
+    """
+    A fresh quote (base64, SGX DCAP v3, simulation mode: platform "sgx-sim") over
+    SHA-256(node key || nonce), and the node key's signature of it (base64, DER ECDSA).
+    """
+
     platform: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
     quote: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
     signature: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+    debug: "bool" = betterproto2.field(4, betterproto2.TYPE_BOOL)
+
+    nonce: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+
+    mrenclave: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+
+    mrsigner: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+
+    node_key: "__google__protobuf__.Struct | None" = betterproto2.field(
+        8, betterproto2.TYPE_MESSAGE, optional=True
+    )
 
 
 default_message_pool.register_message("grey.v1", "AttestationEvidence", AttestationEvidence)
@@ -98,6 +115,16 @@ class AttestationResponse(betterproto2.Message):
     )
 
     verified: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
+
+    verified_at: "datetime.datetime | None" = betterproto2.field(
+        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+    )
+
+    expires_at: "datetime.datetime | None" = betterproto2.field(
+        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+    )
+
+    reason: "str | None" = betterproto2.field(6, betterproto2.TYPE_STRING, optional=True)
 
 
 default_message_pool.register_message("grey.v1", "AttestationResponse", AttestationResponse)
@@ -175,6 +202,8 @@ class ClusterHealth(betterproto2.Message):
         7, betterproto2.TYPE_MESSAGE, optional=True
     )
 
+    problems: "list[str]" = betterproto2.field(8, betterproto2.TYPE_STRING, repeated=True)
+
 
 default_message_pool.register_message("grey.v1", "ClusterHealth", ClusterHealth)
 
@@ -188,6 +217,12 @@ class ClusterHealthConsensus(betterproto2.Message):
     quorum_satisfied: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
 
     members: "int" = betterproto2.field(4, betterproto2.TYPE_INT32)
+
+    lease_expires_at: "datetime.datetime | None" = betterproto2.field(
+        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+    )
+
+    leader_live: "bool" = betterproto2.field(6, betterproto2.TYPE_BOOL)
 
 
 default_message_pool.register_message("grey.v1", "ClusterHealth.Consensus", ClusterHealthConsensus)
@@ -401,6 +436,11 @@ default_message_pool.register_message("grey.v1", "NodeResources", NodeResources)
 
 @dataclass(eq=False, repr=False)
 class ProofResponse(betterproto2.Message):
+    """
+    The TEE proof of a task (simulation mode: platform "sgx-sim", debug true): the quote of
+    the node that ran it and the receipt, a DSSE envelope of an in-toto Statement v1.
+    """
+
     task_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
     platform: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
@@ -415,6 +455,24 @@ class ProofResponse(betterproto2.Message):
 
     verified_at: "datetime.datetime | None" = betterproto2.field(
         7, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+    )
+
+    debug: "bool" = betterproto2.field(8, betterproto2.TYPE_BOOL)
+
+    verification_error: "str | None" = betterproto2.field(
+        9, betterproto2.TYPE_STRING, optional=True
+    )
+
+    node_id: "str" = betterproto2.field(10, betterproto2.TYPE_STRING)
+
+    nonce: "str" = betterproto2.field(11, betterproto2.TYPE_STRING)
+
+    node_key: "__google__protobuf__.Struct | None" = betterproto2.field(
+        12, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+    receipt: "__google__protobuf__.Struct | None" = betterproto2.field(
+        13, betterproto2.TYPE_MESSAGE, optional=True
     )
 
 
@@ -471,6 +529,10 @@ class ResourceUsageQuotas(betterproto2.Message):
 
     max_concurrent_tasks: "QuotaUsage | None" = betterproto2.field(
         3, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+    max_queue_depth: "QuotaUsage | None" = betterproto2.field(
+        4, betterproto2.TYPE_MESSAGE, optional=True
     )
 
 

@@ -563,17 +563,16 @@ class GreyCluster:
 
 def serve_gateway(port: int, database_url: str, broker_url: str, key_file: Path) -> None:
     """A gateway process (REST) with its runtime started, no in-process workers."""
-    from bench.serving import UNLIMITED, serve_rest
+    from bench.serving import UNLIMITED, bench_key, serve_rest
     from runtime.gateway.app import Platform
     from runtime.services import Services
-    from runtime.services.auth import SCOPES
     from runtime.settings import Settings
 
     settings = Settings(database_url=database_url, broker_url=broker_url, rest_port=port, worker_threads=0)
     services = Services.open(settings, UNLIMITED)
     platform = Platform.build(services)
     platform.start_runtime(worker_threads=0)
-    key_file.write_text(services.auth.create_key("bench", SCOPES))
+    key_file.write_text(bench_key(services))
     serve_rest(platform.rest, port)
 
 

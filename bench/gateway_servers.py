@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bench.serving import UNLIMITED, serve_rest
+from bench.serving import UNLIMITED, bench_key, serve_rest
 from generated.grey import models
 from generated.grey.grpc.grey.v1 import SubmitTaskRequest, SubmitTaskResponse
 from handlers.grey.cluster import get_cluster_health
@@ -34,7 +34,6 @@ from runtime.api.errors import ApiError
 from runtime.gateway.app import Platform
 from runtime.gateway.errors import as_api_error
 from runtime.services import Services
-from runtime.services.auth import SCOPES
 from runtime.settings import Settings
 
 
@@ -131,7 +130,7 @@ async def _serve_grpc(build: Callable[[], grpclib.server.Server], port: int) -> 
 def main() -> None:
     kind, port, database_url, key_file = sys.argv[1], int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
     services = open_services(database_url)
-    key_file.write_text(services.auth.create_key("bench", SCOPES))
+    key_file.write_text(bench_key(services))
     if kind == "grey-rest":
         app = Platform.build(services).rest
     elif kind == "bare-rest":

@@ -1,5 +1,5 @@
-"""What the benchmarks share: free ports, how an ASGI app is served, and rate limits that never
-bind. The tests take `free_port` from here too, so there is one copy of it."""
+"""What the benchmarks share: free ports, how an ASGI app is served, and rate limits and
+quotas that never bind. The tests take `free_port` from here too, so there is one copy of it."""
 
 from __future__ import annotations
 
@@ -10,11 +10,29 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from runtime.config import RateLimits
+from runtime.services import Services
+from runtime.services.auth import SCOPES
 
 HOST = "127.0.0.1"
 
 #: Limits far above what two cores can send: the limiter still counts every call.
 UNLIMITED = RateLimits(submit=10**9, tasks_read=10**9, cluster=10**9, other=10**9)
+
+
+#: Tenant quotas far above what two cores can run: every submit and claim still checks them.
+UNLIMITED_QUOTAS = {
+    "cpu_cores": 10**6,
+    "memory_gb": 10**6,
+    "max_concurrent_tasks": 10**6,
+    "max_queue_depth": 10**9,
+    "submit_rate_per_second": 10**9,
+}
+
+
+def bench_key(services: Services, tenant: str = "bench") -> str:
+    """An all-scopes key of `tenant`, whose quotas are set never to bind."""
+    services.store.quotas.update(tenant, UNLIMITED_QUOTAS, "benchmark")
+    return services.auth.create_key(tenant, SCOPES)
 
 
 def free_port() -> int:

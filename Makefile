@@ -12,7 +12,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Container tasks need podman, runc and busybox-static: installed when missing (best effort).
 run: $(STAMP)
+	-.ci/container-tools
 	$(PY) -m runtime.cli serve
 
 test: $(STAMP) codegen-check lint
@@ -48,6 +50,12 @@ bench-sim: $(STAMP)
 
 loadtest: $(STAMP)
 	$(PY) -m locust -f loadtest/locustfile.py --host http://127.0.0.1:8080
+
+# 500 Locust users on CloudAI's /ws/telemetry for 30 s against a grey serve of its own: the
+# server's RSS and fds before/during/after, message ages; plot in out/loadtest/websocket.png.
+.PHONY: loadtest-ws
+loadtest-ws: $(STAMP)
+	$(PY) -m loadtest.websocket --locust --clients 500 --seconds 30
 
 # Faults injected into a real cluster (own redis-server, a PostgreSQL database of its own on
 # 127.0.0.1:5432, grey serve + grey worker); CHAOS_SIZE=small is what the test suite runs.

@@ -123,6 +123,39 @@ class TenantQuota(_Strict):
     submit_rate_per_second: float | None = Field(default=1000.0, gt=0)
 
 
+class ApiRateLimits(_Strict):
+    """One API's own request limits per window, per tenant (per tenant and client address for
+    calls without credentials), counted apart from the other APIs'. `null` means unlimited."""
+
+    submit: int | None = Field(default=None, ge=1, description="submissions per window")
+    tasks_read: int | None = Field(default=None, ge=1, description="task reads per window")
+    cluster: int | None = Field(default=None, ge=1, description="cluster reads per window")
+    other: int | None = Field(default=None, ge=1)
+    websocket_connections: int | None = Field(
+        default=None, ge=1, description="concurrent WebSocket connections per client"
+    )
+
+
+#: The limits an API's reference states; an operator's `rate_limits.apis.<api>` overrides them
+#: field by field. CloudAI: 10 submissions and 60 status queries a minute, 5 WebSockets.
+API_RATE_LIMITS: dict[str, dict[str, int | None]] = {
+    "cloudai": {"submit": 10, "tasks_read": 60, "cluster": 60, "other": 60, "websocket_connections": 5},
+}
+
+
+def _api_limits_with_defaults(given: object) -> object:
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        return given  # pydantic names the problem
+    merged: dict[str, object] = {name: dict(limits) for name, limits in API_RATE_LIMITS.items()}
+    for name, limits in given.items():
+        if isinstance(limits, ApiRateLimits):
+            limits = limits.model_dump(exclude_unset=True)
+        merged[name] = {**API_RATE_LIMITS.get(name, {}), **limits} if isinstance(limits, dict) else limits
+    return merged
+
+
 class RateLimits(_Strict):
     """Per-tenant request limits per window (Grey Distributed's), counted as a sliding-window counter (the
     `limits` library's algorithm, as runtime/services/ratelimit.py does). `null` means unlimited."""
@@ -141,6 +174,19 @@ class RateLimits(_Strict):
     streams_per_tenant: int | None = Field(
         default=100, ge=1, description="Open task streams per tenant on one gateway (429 past it)"
     )
+    apis: dict[str, ApiRateLimits] = Field(
+        default_factory=lambda: {name: ApiRateLimits(**limits) for name, limits in API_RATE_LIMITS.items()},
+        description="Per-API limits counted apart from the ones above (default: CloudAI's reference)",
+    )
+
+    @field_validator("apis", mode="before")
+    @classmethod
+    def _api_defaults(cls, given: object) -> object:
+        return _api_limits_with_defaults(given)
+
+    def for_api(self, api: str) -> ApiRateLimits | None:
+        """The API's own limits, or None when it counts against the shared ones above."""
+        return self.apis.get(api)
 
 
 class ClusterConfig(_Strict):

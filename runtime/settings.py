@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 MIB = 1024 * 1024
+_TENANT = re.compile(r"^[A-Za-z0-9-]{1,64}$")  # as runtime/services/auth.py's TENANT_PATTERN
 
 
 def _default_database_url() -> str:
@@ -49,6 +51,10 @@ class Settings:
     # Per-API REST base path (`GREY_<API>_BASE_PATH`, e.g. `/openmcp`): APIs given the same
     # port are told apart by it. Empty: the API answers at the root of its listener.
     api_base_paths: dict[str, str] = field(default_factory=dict)
+    # Per-API tenant that calls without credentials act as (`GREY_<API>_ANONYMOUS_TENANT`, e.g.
+    # `GREY_CLOUDAI_ANONYMOUS_TENANT=acme`): for an API served to a trusted network. Only an API
+    # whose contract allows it (CloudAI) accepts one; calls with a credential are still checked.
+    anonymous_tenants: dict[str, str] = field(default_factory=dict)
     # The hosts the `api_caller` task function may call (`GREY_API_CALL_ALLOWED_HOSTS`,
     # comma-separated `host` or `host:port`); empty: none.
     api_call_allowed_hosts: tuple[str, ...] = ()
@@ -114,6 +120,21 @@ class Settings:
         }
         if base_paths:
             values["api_base_paths"] = base_paths
+        anonymous = {
+            var[len("GREY_") : -len("_ANONYMOUS_TENANT")].lower(): value.strip()
+            for var, value in env.items()
+            if var.startswith("GREY_")
+            and var.endswith("_ANONYMOUS_TENANT")
+            and len(var) > len("GREY__ANONYMOUS_TENANT")
+            and value.strip()
+        }
+        for api, tenant in anonymous.items():
+            if not _TENANT.match(tenant):
+                raise ValueError(
+                    f"GREY_{api.upper()}_ANONYMOUS_TENANT: tenant ids are 1-64 letters, digits or '-'"
+                )
+        if anonymous:
+            values["anonymous_tenants"] = anonymous
         if "GREY_API_CALL_ALLOWED_HOSTS" in env:
             hosts = env["GREY_API_CALL_ALLOWED_HOSTS"].split(",")
             values["api_call_allowed_hosts"] = tuple(h.strip().lower() for h in hosts if h.strip())

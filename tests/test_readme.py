@@ -25,12 +25,15 @@ def test_not_built_list_matches_the_schemathesis_exclusions() -> None:
 
 
 def test_status_table_matches_each_apis_views() -> None:
+    from handlers.cloudai.views import STATUS as CLOUDAI
     from handlers.openmcp.views import STATUS as OPENMCP
     from handlers.orchestrator.views import STATUS as ORCHESTRATOR
 
-    rows = re.findall(r"^\| `(\w+)` \| `(\w+)`[^|]* \| `(\w+)`[^|]* \|$", README, flags=re.MULTILINE)
-    table = {grey: (openmcp, orchestrator) for grey, openmcp, orchestrator in rows}
-    assert table == {status: (OPENMCP[status], ORCHESTRATOR[status]) for status in OPENMCP}
+    rows = re.findall(
+        r"^\| `(\w+)` \| `(\w+)`[^|]* \| `(\w+)`[^|]* \| `(\w+)`[^|]* \|$", README, flags=re.MULTILINE
+    )
+    table = {grey: (openmcp, orchestrator, cloudai) for grey, openmcp, orchestrator, cloudai in rows}
+    assert table == {status: (OPENMCP[status], ORCHESTRATOR[status], CLOUDAI[status]) for status in OPENMCP}
 
 
 def test_task_type_table_names_every_registered_pipeline() -> None:

@@ -9,6 +9,7 @@ ERROR_CODES: dict[str, str] = {
     "forbidden": "forbidden",
     "not_found": "not_found",
     "task_not_found": "task_not_found",
+    "worker_not_found": "worker_not_found",
     "method_not_allowed": "method_not_allowed",
     "conflict": "conflict",
     "duplicate_task": "duplicate_task",

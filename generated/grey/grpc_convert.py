@@ -277,6 +277,8 @@ def resource_request_to_dict(message: pb.ResourceRequest) -> dict[str, Any]:
         out["memory_gb"] = message.memory_gb
     if message.gpu is not None:
         out["gpu"] = message.gpu
+    if message.storage_gb is not None:
+        out["storage_gb"] = message.storage_gb
     return out
 
 
@@ -375,6 +377,7 @@ def resource_request_from(source: Any) -> pb.ResourceRequest:
         cpu=get_field(source, "cpu"),
         memory_gb=get_field(source, "memory_gb"),
         gpu=get_field(source, "gpu"),
+        storage_gb=get_field(source, "storage_gb"),
     )
 
 

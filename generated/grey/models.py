@@ -26,6 +26,7 @@ class ApiKey(BaseModel):
             "security:read",
             "security:admin",
             "platform:admin",
+            "containers:run",
         ]
     ]
     created_at: AwareDatetime
@@ -197,6 +198,7 @@ class CreateApiKeyRequest(BaseModel):
                 "security:read",
                 "security:admin",
                 "platform:admin",
+                "containers:run",
             ]
         ],
         Field(min_length=1),
@@ -218,6 +220,7 @@ class CreateKeyInput(BaseModel):
                 "security:read",
                 "security:admin",
                 "platform:admin",
+                "containers:run",
             ]
         ],
         Field(min_length=1),
@@ -327,6 +330,7 @@ class CreatedApiKey(BaseModel):
             "security:read",
             "security:admin",
             "platform:admin",
+            "containers:run",
         ]
     ]
     created_at: AwareDatetime
@@ -512,7 +516,12 @@ class ListTasksInput(BaseModel):
             pattern="^(pending|running|completed|failed|cancelled|timeout)(,(pending|running|completed|failed|cancelled|timeout))*$",
         ),
     ] = None
-    type: Literal["stateless", "stateful", "pipeline", "batch"] | None = None
+    type: Annotated[
+        Literal["stateless", "stateful", "pipeline", "batch", "container"] | None,
+        Field(
+            description="A task's type as listed: what Grey submits (TaskType), and `container` (submitted over CloudAI's API)"
+        ),
+    ] = None
     label: Annotated[list[LabelItem] | None, Field(max_length=20)] = None
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
@@ -721,6 +730,15 @@ class ResourceRequest(BaseModel):
     cpu: Annotated[float, Field(examples=[1], ge=0.0, le=1024.0)] = 1
     memory_gb: Annotated[float, Field(examples=[2], ge=0.0, le=4096.0)] = 0.5
     gpu: Annotated[int, Field(examples=[0], ge=0, le=16)] = 0
+    storage_gb: Annotated[
+        float | None,
+        Field(
+            description="Disk GB reserved on the worker while it runs",
+            examples=[5],
+            ge=0.0,
+            le=100000.0,
+        ),
+    ] = None
 
 
 class ResourceUsage(BaseModel):
@@ -832,7 +850,12 @@ class SubmitTaskResponse(BaseModel):
 
 class Task(BaseModel):
     task_id: Annotated[str, Field(examples=["task_550e8400-e29b-41d4-a716-446655440000"])]
-    type: Literal["stateless", "stateful", "pipeline", "batch"]
+    type: Annotated[
+        Literal["stateless", "stateful", "pipeline", "batch", "container"],
+        Field(
+            description="A task's type as listed: what Grey submits (TaskType), and `container` (submitted over CloudAI's API)"
+        ),
+    ]
     status: Literal["pending", "running", "completed", "failed", "cancelled", "timeout"]
     priority: Literal["low", "normal", "high", "critical"]
     progress: Annotated[int, Field(ge=0, le=100)]

@@ -9,6 +9,7 @@ ERROR_CODES: dict[str, str] = {
     "forbidden": "PERMISSION_DENIED",
     "not_found": "NOT_FOUND",
     "task_not_found": "TASK_NOT_FOUND",
+    "worker_not_found": "NOT_FOUND",
     "method_not_allowed": "METHOD_NOT_ALLOWED",
     "conflict": "CONFLICT",
     "duplicate_task": "ALREADY_EXISTS",

@@ -27,6 +27,7 @@ ERRORS: dict[str, ErrorKind] = {
     "forbidden": ErrorKind(403, Status.PERMISSION_DENIED),
     "not_found": ErrorKind(404, Status.NOT_FOUND),
     "task_not_found": ErrorKind(404, Status.NOT_FOUND),
+    "worker_not_found": ErrorKind(404, Status.NOT_FOUND),
     "method_not_allowed": ErrorKind(405, Status.UNIMPLEMENTED),
     "conflict": ErrorKind(409, Status.ABORTED),
     "duplicate_task": ErrorKind(409, Status.ALREADY_EXISTS),

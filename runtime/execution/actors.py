@@ -17,7 +17,15 @@ import dramatiq
 from runtime.config import POOLS, PRIORITIES, queue_name
 from runtime.execution.brokers import enqueue_many
 from runtime.execution.errors import broker_unavailable
-from runtime.execution.queues import BATCH_ITEM_ACTOR, DRAMATIQ_PRIORITY, TASK_ACTOR, actor_name
+from runtime.execution.queues import (
+    BATCH_ITEM_ACTOR,
+    CONTAINER_ACTOR,
+    CONTAINER_TASK,
+    DRAMATIQ_PRIORITY,
+    TASK_ACTOR,
+    actor_name,
+    container_queue,
+)
 from runtime.store import TaskRecord
 from runtime.store.errors import is_unavailable
 
@@ -65,19 +73,25 @@ class Dispatch:
         self._runners: dict[str, TaskRunner] = {}  # per pool, in processes that run workers
         self._tasks: dict[tuple[str, str], dramatiq.Actor[Any, Any]] = {}
         self._items: dict[tuple[str, str], dramatiq.Actor[Any, Any]] = {}
+        self._containers: dict[tuple[str, str], dramatiq.Actor[Any, Any]] = {}
         for pool in POOLS:
             run_task, run_item = self._bodies(pool)
             for priority in PRIORITIES:
                 key = (pool, priority)
                 self._tasks[key] = self._declare(run_task, TASK_ACTOR, pool, priority)
                 self._items[key] = self._declare(run_item, BATCH_ITEM_ACTOR, pool, priority)
+                self._containers[key] = self._declare(
+                    run_task, CONTAINER_ACTOR, pool, priority, container_queue(pool, priority)
+                )
 
-    def _declare(self, fn: Any, kind: str, pool: str, priority: str) -> dramatiq.Actor[Any, Any]:
+    def _declare(
+        self, fn: Any, kind: str, pool: str, priority: str, queue: str | None = None
+    ) -> dramatiq.Actor[Any, Any]:
         return dramatiq.Actor(
             fn,
             broker=self.broker,
             actor_name=actor_name(kind, pool, priority),
-            queue_name=queue_name(pool, priority),
+            queue_name=queue or queue_name(pool, priority),
             priority=DRAMATIQ_PRIORITY[priority],
             options={},
         )
@@ -124,7 +138,8 @@ class Dispatch:
             args = (task.task_id, 0, round(task.created_at.timestamp() * 1000))
         else:
             args = (task.task_id,)
-        return self._tasks[(task.pool, task.priority)].message_with_options(args=args)
+        actors = self._containers if task.type == CONTAINER_TASK else self._tasks
+        return actors[(task.pool, task.priority)].message_with_options(args=args)
 
     def send_many(self, tasks: list[TaskRecord]) -> list[Any]:
         """`send` for several tasks from one thread (the gateway's intake): one round trip

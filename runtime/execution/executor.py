@@ -31,6 +31,7 @@ from sqlalchemy import Connection
 
 from runtime.config import HeartbeatConfig, RetryPolicy
 from runtime.execution.actors import Dispatch
+from runtime.execution.containers.task import CONTAINER, ContainerFailed, ContainerTasks
 from runtime.execution.functions import InvalidInput, TaskContext, get_function, is_transient
 from runtime.execution.gpu import GpuDevice
 from runtime.execution.interrupts import Interrupter, TaskCancelled, TaskHandedBack, TaskTimedOut
@@ -139,9 +140,10 @@ class Executor:
         device: GpuDevice | None = None,
         heartbeat: HeartbeatConfig | None = None,
         prover: Prover | None = None,
+        containers: ContainerTasks | None = None,
     ) -> None:
         self.store, self.dispatch, self.node_id = store, dispatch, node_id
-        self.prover = prover
+        self.prover, self.containers = prover, containers
         self.gate, self.interrupter, self.retry, self.device = gate, interrupter, retry, device
         heartbeat = heartbeat or HeartbeatConfig()
         self.lease_seconds = heartbeat.lease_seconds
@@ -337,6 +339,10 @@ class Executor:
             self.prover.check(task)
         if task.type == "pipeline":
             return run_pipeline(payload, ctx)
+        if task.type == CONTAINER:
+            if self.containers is None:
+                raise InvalidInput(f"node {self.node_id} cannot run containers", "type")
+            return self.containers.run(task, ctx)
         function = get_function(payload.get("function") or "echo")
         if function is None:
             raise InvalidInput(f"unknown function {payload.get('function')!r}", "payload.function")
@@ -525,6 +531,8 @@ class Executor:
         if isinstance(error, StepFailed):
             code, result = "step_failed", _as_result(error.record)
             transient = is_transient(error.cause)
+        elif isinstance(error, ContainerFailed):
+            code, result = "container_failed", error.outcome.result()
         detail = error_detail(code, f"{type(error).__name__}: {error}", transient)
         if transient and self._retry(task, attempt, detail):
             return

@@ -14,6 +14,7 @@ and pending tasks whose message is missing from the broker.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -39,11 +40,15 @@ ACCEPTING = frozenset({ACTIVE})
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """What a task asks of a node (as in CloudAI): cores, memory, GPUs."""
+    """What a task asks of a node (as in CloudAI): cores, memory, storage, GPUs.
+
+    A fractional GPU request reserves whole GPUs (rounded up): devices are not shared.
+    """
 
     cpu: float = 1.0
     memory_gb: float = 0.5
     gpu: int = 0
+    storage_gb: float = 0.0
 
     @classmethod
     def of(cls, resources: dict[str, Any] | None) -> Request:
@@ -51,54 +56,65 @@ class Request:
         return cls(
             cpu=float(resources.get("cpu", 1.0)),
             memory_gb=float(resources.get("memory_gb", 0.5)),
-            gpu=int(resources.get("gpu", 0)),
+            gpu=math.ceil(float(resources.get("gpu", 0) or 0)),
+            storage_gb=float(resources.get("storage_gb", 0.0) or 0.0),
+        )
+
+    def plus(self, other: Request, sign: int = 1) -> Request:
+        return Request(
+            self.cpu + sign * other.cpu,
+            self.memory_gb + sign * other.memory_gb,
+            self.gpu + sign * other.gpu,
+            self.storage_gb + sign * other.storage_gb,
+        )
+
+    def within(self, total: Request) -> bool:
+        """Every figure at most `total`'s (a float tolerance for sums of fractions)."""
+        return (
+            self.cpu <= total.cpu + 1e-9
+            and self.memory_gb <= total.memory_gb + 1e-9
+            and self.gpu <= total.gpu
+            and self.storage_gb <= total.storage_gb + 1e-9
         )
 
 
 class ResourceGate:
-    """A node's capacity: a task starts only once what it requests is free on the node."""
+    """A node's capacity, the one place its resources are reserved: a task starts only
+    once what it requests is free on the node, and holds it until its outcome is recorded."""
 
-    def __init__(self, cpu: float, memory_gb: float, gpus: int) -> None:
-        self.total = Request(cpu, memory_gb, gpus)
-        self._used = Request(0.0, 0.0, 0)
+    def __init__(self, cpu: float, memory_gb: float, gpus: int, storage_gb: float = 0.0) -> None:
+        self.total = Request(cpu, memory_gb, gpus, storage_gb)
+        self._used = Request(0.0, 0.0, 0, 0.0)
         self._cond = threading.Condition()
 
     def fits(self, request: Request) -> bool:
         """Could this node ever run it?"""
-        total = self.total
-        return request.cpu <= total.cpu and request.memory_gb <= total.memory_gb and request.gpu <= total.gpu
+        return request.within(self.total)
 
     def _free(self, request: Request) -> bool:
-        used, total = self._used, self.total
-        return (
-            used.cpu + request.cpu <= total.cpu + 1e-9
-            and used.memory_gb + request.memory_gb <= total.memory_gb + 1e-9
-            and used.gpu + request.gpu <= total.gpu
-        )
+        return self._used.plus(request).within(self.total)
 
     @contextmanager
     def hold(self, request: Request) -> Iterator[None]:
         with self._cond:
             self._cond.wait_for(lambda: self._free(request))
-            self._used = Request(
-                self._used.cpu + request.cpu,
-                self._used.memory_gb + request.memory_gb,
-                self._used.gpu + request.gpu,
-            )
+            self._used = self._used.plus(request)
         try:
             yield
         finally:
             with self._cond:
-                self._used = Request(
-                    self._used.cpu - request.cpu,
-                    self._used.memory_gb - request.memory_gb,
-                    self._used.gpu - request.gpu,
-                )
+                self._used = self._used.plus(request, -1)
                 self._cond.notify_all()
 
     def allocated(self) -> dict[str, float]:
         with self._cond:
-            return {"cpu_cores": self._used.cpu, "memory_gb": self._used.memory_gb, "gpus": self._used.gpu}
+            used = self._used
+        return {
+            "cpu_cores": round(used.cpu, 6),
+            "memory_gb": round(used.memory_gb, 6),
+            "gpus": used.gpu,
+            "storage_gb": round(used.storage_gb, 6),
+        }
 
 
 def hostname() -> str:

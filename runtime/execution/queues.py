@@ -23,6 +23,11 @@ IDLE_POLL_MS = {"critical": 20, "high": 40, "normal": 100, "low": 100}
 
 TASK_ACTOR = "grey_task"
 BATCH_ITEM_ACTOR = "grey_batch_item"
+CONTAINER_ACTOR = "grey_container"
+#: The task type whose messages go to the container queues (runtime.execution.containers).
+CONTAINER_TASK = "container"
+#: Container tasks have queues of their own, consumed only by nodes whose probe ran one.
+CONTAINER_SUFFIX = "containers"
 
 
 def actor_name(kind: str, pool: str, priority: str) -> str:
@@ -35,11 +40,27 @@ def pool_queues(pool: str, priorities: tuple[str, ...] = PRIORITIES) -> list[str
     return [queue_name(pool, priority) for priority in priorities]
 
 
+def container_queue(pool: str, priority: str) -> str:
+    """e.g. `cpu.normal.containers`: container tasks of a pool and priority."""
+    return f"{queue_name(pool, priority)}.{CONTAINER_SUFFIX}"
+
+
+def container_queues(pool: str, priorities: tuple[str, ...] = PRIORITIES) -> list[str]:
+    """The container queues a worker of `pool` that can run containers also consumes."""
+    return [container_queue(pool, priority) for priority in priorities]
+
+
 def all_queues() -> list[str]:
-    return [queue_name(pool, priority) for pool in POOLS for priority in PRIORITIES]
+    return [
+        name
+        for pool in POOLS
+        for priority in PRIORITIES
+        for name in (queue_name(pool, priority), container_queue(pool, priority))
+    ]
 
 
 def priority_of_queue(name: str) -> str:
-    """`cpu.critical` (or its delay queue `cpu.critical.DQ`) -> `critical`."""
+    """`cpu.critical` (or its delay queue `cpu.critical.DQ`, or `cpu.critical.containers`)
+    -> `critical`."""
     parts = name.split(".")
     return parts[1] if len(parts) > 1 and parts[1] in DRAMATIQ_PRIORITY else "normal"

@@ -49,7 +49,9 @@ from datetime import datetime, timedelta
 
 from runtime.config import HeartbeatConfig, queue_name
 from runtime.execution.actors import Dispatch
+from runtime.execution.queues import container_queue
 from runtime.store import Store, TaskRecord
+from runtime.store.cluster_events import PRUNE_EVERY_SECONDS
 from runtime.store.coltypes import utc_now
 from runtime.store.errors import is_unavailable
 from runtime.store.records import PENDING, RUNNING, LeaseRecord
@@ -85,6 +87,7 @@ class Reconciler:
         self._lock = threading.Lock()
         self._last_contact: float | None = None  # monotonic time of the last tick that reached the store
         self._contact_since = 0.0  # since when every tick has reached the store
+        self._pruned_at = -PRUNE_EVERY_SECONDS  # monotonic time of the last cluster-event prune
 
     # -- the coordinator ---------------------------------------------------------------------
 
@@ -119,6 +122,12 @@ class Reconciler:
             self.resend_pending()
         except Exception as error:
             self._failed("sending stale pending tasks again", error)
+        if start - self._pruned_at >= PRUNE_EVERY_SECONDS:
+            self._pruned_at = start
+            try:
+                self.store.cluster_events.prune()  # /ws/telemetry's replay: bounded retention
+            except Exception as error:
+                self._failed("pruning cluster events", error)
         return True
 
     def _failed(self, what: str, error: Exception) -> None:
@@ -190,13 +199,17 @@ class Reconciler:
     # -- pass 2: pending tasks whose message may be gone ----------------------------------
 
     def resend_pending(self, now: datetime | None = None) -> int:
-        """Sends again the stale pending tasks a queue lacks messages for; how many."""
+        """Sends again the stale pending tasks a queue lacks messages for; how many.
+        Container tasks are counted against their own queues (`<pool>.<priority>.containers`)."""
         now = now or utc_now()
+        return self._resend_pending(now, containers=False) + self._resend_pending(now, containers=True)
+
+    def _resend_pending(self, now: datetime, containers: bool) -> int:
         before = now - timedelta(seconds=self.resend_after_seconds)
-        stale = self.store.scheduling.stale_pending_counts(before)
+        stale = self.store.scheduling.stale_pending_counts(before, containers)
         if not stale:
             return 0
-        queues = {key: queue_name(*key) for key in stale}
+        queues = {key: container_queue(*key) if containers else queue_name(*key) for key in stale}
         ready = self.ready(sorted(set(queues.values())))
         sent = 0
         for (pool, priority), count in sorted(stale.items()):
@@ -204,7 +217,7 @@ class Reconciler:
             if missing <= 0:
                 continue
             limit = min(missing, MAX_RESEND_PER_PASS)
-            tasks = self.store.scheduling.stale_pending(pool, priority, before, limit)
+            tasks = self.store.scheduling.stale_pending(pool, priority, before, limit, containers)
             sent_ids = self._send(tasks)
             self.store.lifecycle.mark_sent(sent_ids, now)
             sent += len(sent_ids)

@@ -8,7 +8,10 @@
 - dependencies exist and are the tenant's (all three -> `InvalidPayload`);
 - the pool the resources route to exists (GPU/TEE workers registered, or declared in the
   cluster config) and one of its nodes is big enough -> `Unschedulable`; a TEE task needs a
-  tee node whose attestation is valid now (`nodes.tee_enabled`).
+  tee node whose attestation is valid now (`nodes.tee_enabled`);
+- a `container` task has an `image` and a `command`, positive cpu and memory; an active
+  worker of its pool whose probe ran a container, and whose total resources (cpu, memory,
+  storage, GPUs) cover the request, exists now -> else `Unschedulable`, saying which.
 
 The checks that read the store (`SubmissionChecks`) run in the gateway's intake thread
 (`intake.py`). Refusals are execution's own errors (`runtime.execution.errors`).
@@ -20,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runtime.config import ClusterConfig, route_pool
+from runtime.execution.containers.task import CONTAINER, check_request, parse_payload
 from runtime.execution.errors import InvalidPayload, Unschedulable
 from runtime.execution.functions import InvalidInput, TaskFunction, function_names, get_function
 from runtime.execution.nodes import Request
@@ -81,6 +85,12 @@ def check_payload(task_type: str, payload: dict[str, Any], state_key: str | None
     pipeline this build cannot run); returns its function."""
     if task_type == "stateful" and not state_key:
         raise _invalid("stateful tasks need a state_key", "state_key")
+    if task_type == CONTAINER:
+        try:
+            parse_payload(payload)
+        except InvalidInput as error:
+            raise _invalid(str(error), error.field) from None
+        return None
     if task_type == "pipeline":
         _check_pipeline(payload)
         return None
@@ -102,6 +112,51 @@ def resources_for(resources: dict[str, Any], function: TaskFunction | None) -> d
     if function is not None and function.pool == "gpu" and "gpu" not in resources:
         return {**resources, "gpu": 1}
     return resources
+
+
+def check_container_resources(resources: dict[str, Any]) -> None:
+    """InvalidPayload for a container request no node could honour (cpu or memory <= 0)."""
+    try:
+        check_request(resources)
+    except InvalidInput as error:
+        raise _invalid(str(error), error.field) from None
+
+
+def _fits(request: Request, capacity: dict[str, Any]) -> bool:
+    return (
+        request.cpu <= float(capacity.get("cpu_cores", request.cpu))
+        and request.memory_gb <= float(capacity.get("memory_gb", request.memory_gb))
+        and request.gpu <= int(capacity.get("gpus", request.gpu))
+        and request.storage_gb <= float(capacity.get("storage_gb", request.storage_gb))
+    )
+
+
+def check_container_placement(pool: str, resources: dict[str, Any], nodes: list[NodeRecord]) -> None:
+    """`Unschedulable` unless an active worker of `pool` can run containers (its probe ran
+    one) and its total resources cover the request; the message says which is missing."""
+    workers = [
+        node for node in nodes if node.role == "worker" and node.pool == pool and node.status == "active"
+    ]
+    able = [node for node in workers if (node.info or {}).get("containers")]
+    if not able:
+        reasons = sorted({str((node.info or {}).get("containers_reason") or "no probe") for node in workers})
+        why = (
+            f"No active {pool} worker can run containers: {len(workers)} active, {'; '.join(reasons)}"
+            if workers
+            else f"No active {pool} worker can run containers: no {pool} worker is active"
+        )
+        raise Unschedulable(why, pool=pool, resources=resources, reasons=reasons)
+    request = Request.of(resources)
+    capacities = [(node.info or {}).get("capacity") or {} for node in able]
+    if not any(_fits(request, capacity) for capacity in capacities):
+        raise Unschedulable(
+            f"No {pool} worker that runs containers has the resources requested "
+            f"(cpu {request.cpu:g}, memory {request.memory_gb:g} GB, storage {request.storage_gb:g} GB, "
+            f"gpu {request.gpu})",
+            pool=pool,
+            resources=resources,
+            capacities=capacities,
+        )
 
 
 def check_placement(
@@ -139,12 +194,7 @@ def check_placement(
         return
     request = Request.of(resources)
     for node in workers:
-        capacity = (node.info or {}).get("capacity") or {}
-        if (
-            request.cpu <= float(capacity.get("cpu_cores", request.cpu))
-            and request.memory_gb <= float(capacity.get("memory_gb", request.memory_gb))
-            and request.gpu <= int(capacity.get("gpus", request.gpu))
-        ):
+        if _fits(request, (node.info or {}).get("capacity") or {}):
             return
     raise Unschedulable(
         f"No {pool} node can ever fit this request",
@@ -169,11 +219,15 @@ class SubmissionChecks:
     @staticmethod
     def needed(new: NewTask) -> bool:
         """Most submits need none: default cpu resources and no dependencies."""
-        return bool(new.dependencies) or new.pool != "cpu" or bool(new.resources)
+        return bool(new.dependencies) or new.pool != "cpu" or bool(new.resources) or new.type == CONTAINER
 
     def check(self, new: NewTask) -> None:
         """A pool that can take the task, dependencies that exist and are the tenant's."""
-        if new.pool != "cpu" or new.resources:
+        if new.type == CONTAINER:  # whichever API submitted it
+            check_payload(CONTAINER, new.payload, None)
+            check_container_resources(new.resources)
+            check_container_placement(new.pool, new.resources, self._live_nodes())
+        elif new.pool != "cpu" or new.resources:
             check_placement(new.pool, new.resources, self._live_nodes(), self._cluster)
         if new.dependencies:
             known = self._store.tasks.statuses(new.tenant_id, new.dependencies)

@@ -32,12 +32,17 @@ from runtime.execution import host
 from runtime.execution.actors import Dispatch
 from runtime.execution.batches import Batches
 from runtime.execution.brokers import remove_worker_middleware
+from runtime.execution.containers.probe import Capability, probe_once, storage_gb
+from runtime.execution.containers.runner import ContainerRunner
+from runtime.execution.containers.settings import ContainerSettings
+from runtime.execution.containers.sweep import sweep
+from runtime.execution.containers.task import ContainerTasks
 from runtime.execution.events import EventBus
 from runtime.execution.executor import Executor
 from runtime.execution.gpu import GpuDevice, refresh
 from runtime.execution.interrupts import GRACE_SECONDS, Interrupter
 from runtime.execution.nodes import ACCEPTING, DRAINING, NodeAgent, NodeSpec, Reaper, ResourceGate, hostname
-from runtime.execution.queues import pool_queues
+from runtime.execution.queues import container_queues, pool_queues
 from runtime.execution.reconciler import Reconciler
 from runtime.execution.tee.attester import Attester
 from runtime.execution.tee.node import TeeNode
@@ -80,12 +85,25 @@ class PoolOptions:
     node_id: str | None = None
     address: str = ""
     tee: TeeSettings | None = None  # tee pool: its settings (None: from the environment)
+    containers: ContainerSettings | None = None  # None: from the environment (GREY_CONTAINER_*)
     attester: Attester | None = None  # tee pool: None for the simulated SGX attester
 
     def default_node_id(self) -> str:
         where = f"gpu{self.device.index}" if self.device is not None else self.pool
         nth = next(_POOLS_STARTED)  # several pools in one process (tests) are several nodes
         return f"grey-worker-{hostname()}-{where}-{os.getpid()}" + (f"-{nth}" if nth else "")
+
+
+def _container_settings(options: PoolOptions) -> tuple[ContainerSettings, str | None]:
+    """The pool's container settings; settings the operator got wrong make the node report
+    that it cannot run containers, and why, rather than stop it from starting."""
+    if options.containers is not None:
+        return options.containers, None
+    try:
+        return ContainerSettings.from_env(), None
+    except ValueError as error:
+        logger.warning("container settings: %s", error)
+        return ContainerSettings(enabled=False), f"invalid container settings: {error}"
 
 
 class WorkerPool:
@@ -111,10 +129,13 @@ class WorkerPool:
         self.node_id = options.node_id or options.default_node_id()
         pool_config = cluster.pool(options.pool)
         gpus = 1 if options.device is not None else 0
+        self.container_settings, settings_error = _container_settings(options)
+        self.capability = self._probe(settings_error)
         self.gate = ResourceGate(
             cpu=pool_config.cpu_cores_per_node or float(options.threads),
             memory_gb=host.memory_gb() or pool_config.memory_gb_per_node,
             gpus=gpus,
+            storage_gb=self.capability.storage_gb,
         )
         self.interrupter = Interrupter()
         self.tee: TeeNode | None = None
@@ -133,6 +154,7 @@ class WorkerPool:
             device=options.device,
             heartbeat=cluster.heartbeat,
             prover=self.tee,
+            containers=ContainerTasks(self.container_settings, store) if self.capability.available else None,
         )
         spec = NodeSpec.of_this_machine(
             self.node_id,
@@ -145,7 +167,10 @@ class WorkerPool:
             threads=options.threads,
             queues=self.queues,
             emulated=bool(options.device and options.device.emulated),
+            containers=self.capability.available,
+            containers_reason=self.capability.reason,
         )
+        spec.resources["storage_gb"] = self.capability.storage_gb
         self.agent = NodeAgent(
             store,
             spec,
@@ -163,9 +188,27 @@ class WorkerPool:
 
     @property
     def queues(self) -> list[str]:
-        return pool_queues(self.options.pool, self.options.priorities)
+        """Its pool's queues, and their container queues when its probe ran a container."""
+        queues = pool_queues(self.options.pool, self.options.priorities)
+        if self.capability.available:
+            queues += container_queues(self.options.pool, self.options.priorities)
+        return queues
+
+    def _probe(self, settings_error: str | None) -> Capability:
+        """Can this node run containers? (A tee pool runs none: they are never routed there.)"""
+        if self.options.pool == "tee" or settings_error is not None:
+            reason = settings_error or "tee pools run no container tasks"
+            return Capability(False, reason, storage_gb(self.container_settings))
+        return probe_once(self.container_settings)
+
+    def _sweep_containers(self) -> None:
+        """Leftover containers of attempts that are over (a worker that died): removed, at
+        most once a minute per process (runtime.execution.containers.sweep)."""
+        if self.capability.available:
+            sweep(ContainerRunner(self.container_settings), self.store)
 
     def start(self) -> WorkerPool:
+        self._sweep_containers()
         self.dispatch.attach(self.options.pool, self.executor)
         self.bus.on_cancel(self._on_cancel)
         self.interrupter.start()
@@ -329,6 +372,7 @@ class WorkerPool:
     def _on_beat(self) -> None:
         self.renew_leases()
         self._sweep_cancelled()
+        self._sweep_containers()
         if self.tee is not None:
             self._tee_beat(self.tee)
 
@@ -372,7 +416,10 @@ class WorkerPool:
                 "cpu_cores": self.gate.total.cpu,
                 "memory_gb": self.gate.total.memory_gb,
                 "gpus": self.gate.total.gpu,
+                "storage_gb": self.gate.total.storage_gb,
             },
+            "containers": self.capability.available,
+            "containers_reason": self.capability.reason,
             "allocated": self.gate.allocated(),
             "consuming": self.consuming,
             "cpu_percent": host.cpu_percent(),

@@ -278,6 +278,15 @@ async def _no_api(scope: Scope, receive: Receive, send: Send, prefixes: list[str
         {"error": {"code": "not_found", "message": f"No API here; this port serves {', '.join(prefixes)}"}}
     ).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if scope["type"] == "websocket":  # an upgrade: the same 404 (before accept), else a 403
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await send({"type": "websocket.http.response.start", "status": 404, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+        return
+    if scope["type"] != "http":
+        return
     await send({"type": "http.response.start", "status": 404, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

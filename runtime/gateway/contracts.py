@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import generated.cloudai.errors
+import generated.cloudai.operations
 import generated.grey.errors
 import generated.grey.grpc_convert
 import generated.grey.grpc_service
@@ -25,21 +27,25 @@ import generated.orchestrator.errors
 import generated.orchestrator.grpc_convert
 import generated.orchestrator.grpc_service
 import generated.orchestrator.operations
+import handlers.cloudai
 import handlers.grey
 import handlers.openmcp
 import handlers.orchestrator
 from generated.grey.pb import grey_pb2
 from generated.openmcp.pb import openmcp_pb2
 from generated.orchestrator.pb import orchestrator_pb2
+from handlers.cloudai.telemetry_socket import TELEMETRY
 from runtime.api.context import RequestContext
 from runtime.api.grpc import GrpcCalls
 from runtime.api.operation import OperationSpec
+from runtime.api.websocket import WebSocketSpec
 from runtime.gateway.grpc.convert import (
     GREY_REQUEST_ADAPTERS,
     GREY_RESPONSE_ADAPTERS,
     OPENMCP_RESPONSE_ADAPTERS,
     Conversion,
 )
+from runtime.services.auth import CLOUDAI_ANONYMOUS_SCOPES
 from runtime.settings import Settings
 
 SPEC_ROOT = Path(__file__).resolve().parents[2] / "spec"
@@ -72,6 +78,13 @@ class ApiContract:
     # (API code, message) → a message of the API's proto sent in the rich status next to
     # google.rpc.ErrorInfo, where the API's reference asks for its own error payload.
     grpc_error_detail: Callable[[str, str], Any] | None = None
+    # What a call without credentials may do when the operator names the tenant it acts as
+    # (`GREY_<API>_ANONYMOUS_TENANT`); empty: this API never takes calls without credentials.
+    anonymous_scopes: frozenset[str] = frozenset()
+    # WebSocket endpoints by path (under the API's base path): the gateway authenticates the
+    # upgrade, then calls the handler. An upgrade on any other path answers 404 in the
+    # API's envelope (runtime/gateway/rest/websocket.py).
+    websockets: Mapping[str, WebSocketSpec] = field(default_factory=dict)
 
     def public_code(self, code: str) -> str:
         """This API's word for the internal error code `code`."""
@@ -139,7 +152,22 @@ ORCHESTRATOR = ApiContract(
     grpc_error_detail=lambda code, message: orchestrator_pb2.Error(code=code, message=message),
 )
 
-CONTRACTS: dict[str, ApiContract] = {contract.name: contract for contract in (GREY, OPENMCP, ORCHESTRATOR)}
+CLOUDAI = ApiContract(
+    name="cloudai",
+    title="CloudAI",
+    spec=SPEC_ROOT / "cloudai" / "openapi.yaml",
+    operations=generated.cloudai.operations.OPERATIONS,
+    handlers=handlers.cloudai.HANDLERS,
+    rest_port=8083,  # the reference's 8080 is Grey's; REST + WebSocket only, no gRPC
+    error_codes=generated.cloudai.errors.ERROR_CODES,
+    # The reference runs without authentication; Grey only where the operator says so.
+    anonymous_scopes=CLOUDAI_ANONYMOUS_SCOPES,
+    websockets={"/ws/telemetry": TELEMETRY},
+)
+
+CONTRACTS: dict[str, ApiContract] = {
+    contract.name: contract for contract in (GREY, OPENMCP, ORCHESTRATOR, CLOUDAI)
+}
 """Every API this build can serve, by name; `GREY_APIS` / `grey serve --apis` pick some."""
 
 

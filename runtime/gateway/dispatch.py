@@ -42,11 +42,40 @@ def describe_validation_error(error: ValidationError) -> tuple[str, dict[str, An
     return message, {"field": field, "errors": len(error.errors())}
 
 
+#: The credential id of a call without credentials, admitted as the API's anonymous tenant.
+ANONYMOUS_PREFIX = "anonymous:"
+
+
+def rate_key(principal: Principal) -> str:
+    """Whose window a call counts in: its tenant's; an anonymous call's, its tenant's per
+    client address (the reference limits per IP)."""
+    if principal.credential_id.startswith(ANONYMOUS_PREFIX):
+        return f"{principal.tenant_id}|{principal.credential_id}"
+    return principal.tenant_id
+
+
+def require_scopes(principal: Principal, scopes: frozenset[str], what: str) -> None:
+    """403 `forbidden` unless the principal holds every scope of `scopes`."""
+    missing = scopes - principal.scopes
+    if missing:
+        raise ApiError(
+            "forbidden",
+            f"{what} needs scope {', '.join(sorted(missing))}",
+            {"required_scopes": sorted(scopes)},
+        )
+
+
 class Dispatcher:
     def __init__(self, services: Services, contract: ApiContract) -> None:
         self.services = services
         self.contract = contract
         self._handlers: Mapping[str, Handler] = contract.handlers
+        self.anonymous_tenant = services.settings.anonymous_tenants.get(contract.name)
+        if self.anonymous_tenant is not None and not contract.anonymous_scopes:
+            raise ValueError(
+                f"GREY_{contract.name.upper()}_ANONYMOUS_TENANT is set, but {contract.title} "
+                "never takes calls without credentials"
+            )
 
     @property
     def operations(self) -> Mapping[str, OperationSpec]:
@@ -59,21 +88,27 @@ class Dispatcher:
         """Authenticates, checks the scope and counts the call against the rate limit."""
         if operation.public:
             return None, None
+        principal = await self.authenticate(credential, client)
+        require_scopes(principal, operation.scopes, operation.operation_id)
+        window = self.services.limiter.hit(rate_key(principal), bucket_of(operation), self.contract.name)
+        return principal, window
+
+    async def authenticate(self, credential: str | None, client: str = "") -> Principal:
+        """Who is calling this API: the credential's principal (401 `unauthorized` when it is
+        missing or wrong), or, for a call without one where the operator named this API's
+        anonymous tenant, that tenant with the contract's `anonymous_scopes`. Every entry
+        point of the API calls this (REST and gRPC through `admit`, WebSockets directly)."""
         if not credential:
-            raise ApiError("unauthorized", "Missing API key or bearer token")
+            if self.anonymous_tenant is None:
+                raise ApiError("unauthorized", "Missing API key or bearer token")
+            return Principal(
+                self.anonymous_tenant, self.contract.anonymous_scopes, f"{ANONYMOUS_PREFIX}{client}"
+            )
         auth = self.services.auth
         principal = auth.cached(credential)
         if principal is None:
             principal = await self.services.blocking.run(auth.authenticate, credential, client)
-        missing = operation.scopes - principal.scopes
-        if missing:
-            raise ApiError(
-                "forbidden",
-                f"{operation.operation_id} needs scope {', '.join(sorted(missing))}",
-                {"required_scopes": sorted(operation.scopes)},
-            )
-        window = self.services.limiter.hit(principal.tenant_id, bucket_of(operation))
-        return principal, window
+        return principal
 
     def parse_input(self, operation: OperationSpec, raw: dict[str, Any]) -> Any:
         try:

@@ -21,6 +21,7 @@ from runtime.services.auth import InvalidCredentials
 from runtime.services.ratelimit import RateLimited
 from runtime.services.streams import TooManyStreams
 from runtime.services.tasks import TaskNotFound
+from runtime.services.workers import WorkerNotFound
 from runtime.store.errors import QueueFull
 from runtime.store.errors import is_unavailable as store_unavailable
 
@@ -49,6 +50,8 @@ def as_api_error(error: Exception) -> ApiError:
         return answer
     if isinstance(error, TaskNotFound):
         return ApiError.task_not_found(error.name)
+    if isinstance(error, WorkerNotFound):
+        return ApiError("worker_not_found", str(error), {"worker_id": error.node_id})
     if isinstance(error, QueueFull):
         return ApiError(
             "queue_full",

@@ -15,6 +15,7 @@ from runtime.services.metrics import Metrics
 from runtime.services.quotas import TenantQuotas
 from runtime.services.ratelimit import RateLimiter
 from runtime.services.streams import Streams
+from runtime.services.telemetry import TelemetryHub, TelemetrySettings
 from runtime.settings import Settings
 from runtime.store import Store
 
@@ -35,6 +36,7 @@ class Services:
     streams: Streams
     quotas: TenantQuotas  # each tenant's quotas, read at most once a second (submit rate)
     estimates: StartEstimates  # the figures behind a submit's estimated_start
+    telemetry: TelemetryHub  # /ws/telemetry: the cluster-event feed of this process
     version: str = VERSION
     started_at: float = field(default_factory=time.time)
 
@@ -53,13 +55,14 @@ class Services:
                 else ClusterConfig.default()
             )
         store = Store.open(settings.database_url)
+        blocking = BlockingPool(settings.blocking_threads)
         limiter = RateLimiter(rate_limits or cluster.rate_limits, settings.rate_limit_storage_url)
         return cls(
             settings=settings,
             store=store,
             auth=Authenticator(store, settings.token_ttl_seconds, settings.credential_cache_seconds, limiter),
             limiter=limiter,
-            blocking=BlockingPool(settings.blocking_threads),
+            blocking=blocking,
             metrics=Metrics(),
             node_id=f"grey-gateway-{socket.gethostname()}-{settings.rest_port}",
             cluster=cluster,
@@ -67,6 +70,7 @@ class Services:
             streams=Streams((rate_limits or cluster.rate_limits).streams_per_tenant),
             quotas=TenantQuotas(store),
             estimates=StartEstimates(store),
+            telemetry=TelemetryHub(store, blocking, TelemetrySettings.from_env()),
         )
 
     def worker_threads(self) -> int:

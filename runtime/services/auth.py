@@ -34,8 +34,11 @@ SCOPES = frozenset(
         "security:read",
         "security:admin",
         "platform:admin",
+        "containers:run",  # CloudAI's submit: running a container image is more than a task
     }
 )
+#: What a credential-less CloudAI call may do when the operator names an anonymous tenant.
+CLOUDAI_ANONYMOUS_SCOPES = frozenset({"tasks:read", "tasks:write", "containers:run", "cluster:read"})
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _AUDIENCE = "grey"
 _ALGORITHM = "HS256"

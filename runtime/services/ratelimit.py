@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, RateLimitItemPerSecond, storage, strategies
 
-from runtime.config import RateLimits
+from runtime.config import ApiRateLimits, RateLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,8 @@ class RateLimited(Exception):
 
 
 BUCKETS = ("submit", "tasks_read", "cluster", "other", "auth_failures")
+#: The buckets an API may limit on its own (`rate_limits.apis.<api>`).
+API_BUCKETS = ("submit", "tasks_read", "cluster", "other")
 
 
 class RateLimiter:
@@ -55,14 +57,33 @@ class RateLimiter:
             for name in BUCKETS
         }
         self._per_second: dict[int, RateLimitItem] = {}  # per-tenant quota limits, by amount
+        # An API with limits of its own (`rate_limits.apis`) counts in its own windows.
+        self._api_limits: dict[str, ApiRateLimits] = dict(limits.apis)
+        self._api_items: dict[tuple[str, str], RateLimitItem | None] = {
+            (api, name): None
+            if getattr(own, name) is None
+            else RateLimitItemPerSecond(getattr(own, name), window)
+            for api, own in limits.apis.items()
+            for name in API_BUCKETS
+        }
 
-    def hit(self, tenant_id: str, bucket: str) -> Window | None:
-        """Counts one request; raises RateLimited past the limit."""
-        item = self._items[bucket]
+    def api_limits(self, api: str) -> ApiRateLimits | None:
+        """An API's own limits (`rate_limits.apis.<api>`): e.g. CloudAI's
+        `websocket_connections` per client; None when the API has none of its own."""
+        return self._api_limits.get(api)
+
+    def hit(self, tenant_id: str, bucket: str, api: str | None = None) -> Window | None:
+        """Counts one request (in `api`'s own windows when it has limits of its own); raises
+        RateLimited past the limit."""
+        namespace = bucket
+        if api is not None and (api, bucket) in self._api_items:
+            item, namespace = self._api_items[(api, bucket)], f"{api}:{bucket}"
+        else:
+            item = self._items[bucket]
         if item is None:
             return None
-        allowed = self._strategy.hit(item, tenant_id, bucket)
-        stats = self._strategy.get_window_stats(item, tenant_id, bucket)
+        allowed = self._strategy.hit(item, tenant_id, namespace)
+        stats = self._strategy.get_window_stats(item, tenant_id, namespace)
         window = Window(item.amount, stats.remaining, int(stats.reset_time))
         if not allowed:
             retry_after = max(1, int(stats.reset_time - time.time() + 0.999))

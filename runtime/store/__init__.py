@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DatabaseError
 
+from runtime.store.cluster_events import ClusterEventRecord, ClusterEvents
 from runtime.store.coordination import CoordinationRepository
 from runtime.store.direct import DirectStatements
 from runtime.store.engine import create_store_engine
@@ -25,6 +26,7 @@ from runtime.store.group_commit import GroupCommit
 from runtime.store.isolation import IsolationRepository
 from runtime.store.keys import KeyRepository
 from runtime.store.lifecycle import TaskLifecycle
+from runtime.store.logs import TaskLogRecord, TaskLogRepository
 from runtime.store.nodes import NodeRepository
 from runtime.store.quotas import QuotaRepository
 from runtime.store.records import (
@@ -80,6 +82,8 @@ class Store:
         self.coordination = CoordinationRepository(engine)
         self.tee = TeeRepository(engine)  # attestations, measurements, proofs (TEE pool)
         self.isolation = IsolationRepository(engine)  # refused cross-tenant reads
+        self.logs = TaskLogRepository(engine)  # container tasks' output
+        self.cluster_events = ClusterEvents(engine)  # what /ws/telemetry replays
 
     @classmethod
     def open(cls, url: str | URL) -> Store:
@@ -125,6 +129,8 @@ __all__ = [
     "BatchRepository",
     "ChallengeRecord",
     "ChangeListener",
+    "ClusterEventRecord",
+    "ClusterEvents",
     "CoordinationRepository",
     "DuplicateIdempotencyKey",
     "InvalidCursor",
@@ -146,6 +152,8 @@ __all__ = [
     "TaskEvent",
     "TaskFigures",
     "TaskLifecycle",
+    "TaskLogRecord",
+    "TaskLogRepository",
     "TaskNotCancellable",
     "TaskPage",
     "TaskRecord",

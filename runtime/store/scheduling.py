@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
 
 from runtime.store.records import PENDING, RUNNING, UNFINISHED_STATUSES, TaskRecord
 from runtime.store.schema import tasks
 from runtime.store.task_rows import as_record
+
+CONTAINER = "container"
+
+
+def _containers(wanted: bool) -> ColumnElement[bool]:
+    """Container tasks (`wanted`) or every other type."""
+    return tasks.c.type == CONTAINER if wanted else tasks.c.type != CONTAINER
 
 
 class SchedulingQueries:
@@ -95,23 +102,33 @@ class SchedulingQueries:
         with self._engine.connect() as conn:
             return [as_record(row) for row in conn.execute(stmt)]
 
-    def stale_pending_counts(self, sent_before: datetime) -> dict[tuple[str, str], int]:
+    def stale_pending_counts(
+        self, sent_before: datetime, containers: bool = False
+    ) -> dict[tuple[str, str], int]:
         """Per (pool, priority): pending tasks whose message was last sent before
-        `sent_before` (a message due later, e.g. a delayed retry, is not stale yet)."""
+        `sent_before` (a message due later, e.g. a delayed retry, is not stale yet).
+        `containers`: container tasks only (they have queues of their own), else the others."""
         stmt = (
             select(tasks.c.pool, tasks.c.priority, func.count())
-            .where(tasks.c.status == PENDING, or_(tasks.c.sent_at < sent_before, tasks.c.sent_at.is_(None)))
+            .where(
+                tasks.c.status == PENDING,
+                or_(tasks.c.sent_at < sent_before, tasks.c.sent_at.is_(None)),
+                _containers(containers),
+            )
             .group_by(tasks.c.pool, tasks.c.priority)
         )
         with self._engine.connect() as conn:
             return {(pool, priority): int(count) for pool, priority, count in conn.execute(stmt)}
 
-    def stale_pending(self, pool: str, priority: str, sent_before: datetime, limit: int) -> list[TaskRecord]:
+    def stale_pending(
+        self, pool: str, priority: str, sent_before: datetime, limit: int, containers: bool = False
+    ) -> list[TaskRecord]:
         """The `limit` pending tasks of one queue sent longest ago (before `sent_before`)."""
         stmt = (
             select(tasks)
             .where(
                 tasks.c.status == PENDING,
+                _containers(containers),
                 tasks.c.pool == pool,
                 tasks.c.priority == priority,
                 or_(tasks.c.sent_at < sent_before, tasks.c.sent_at.is_(None)),

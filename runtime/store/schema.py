@@ -284,6 +284,18 @@ isolation_refusals = Table(
     Column("last_at", UtcDateTime, nullable=False),
 )
 
+# A container task's output (runtime/store/logs.py): the last bytes of its latest attempt.
+task_logs = Table(
+    "task_logs",
+    metadata,
+    Column("task_id", String, ForeignKey("tasks.task_id", ondelete="CASCADE"), primary_key=True),
+    Column("attempt", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("total_bytes", Integer, nullable=False),  # all the bytes printed, kept or not
+    Column("truncated", Boolean, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
 # -- Webhook deliveries (runtime/store/webhook_deliveries.py, runtime/execution/webhooks) ----
 
 # What each task status tells subscribers (the contract's WebhookEvent).

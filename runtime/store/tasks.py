@@ -186,11 +186,13 @@ class TaskRepository:
         until: datetime | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        offset: int = 0,
     ) -> TaskPage:
         """One page of the tenant's tasks, newest first (keyset on created_at, task_id).
 
         `statuses` empty or None means any; every label must match; `since` is
-        inclusive, `until` exclusive. Raises InvalidCursor for a foreign cursor.
+        inclusive, `until` exclusive. Raises InvalidCursor for a foreign cursor. `offset`
+        skips that many matches first (CloudAI's paging; a cursor is cheaper for deep pages).
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -200,6 +202,8 @@ class TaskRepository:
             created_at, task_id = decode_cursor(cursor)
             page = page.where(tuple_(tasks.c.created_at, tasks.c.task_id) < (created_at, task_id))
         page = page.order_by(tasks.c.created_at.desc(), tasks.c.task_id.desc()).limit(limit + 1)
+        if offset:
+            page = page.offset(offset)
         count = select(func.count()).select_from(tasks).where(*filters)
         with self._engine.connect() as conn:
             rows = conn.execute(page).all()

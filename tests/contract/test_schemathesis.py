@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import use_after_free
 from starlette.types import ASGIApp
 
-from runtime.config import ClusterConfig
+from runtime.config import ApiRateLimits, ClusterConfig
 from runtime.gateway.app import Platform
 from runtime.gateway.contracts import CONTRACTS, ApiContract
 from runtime.services import Services
@@ -28,13 +28,28 @@ from tests.not_built import NOT_BUILT_BY_API
 _home = Path(tempfile.mkdtemp(prefix="grey-contract-"))
 # One client sends thousands of deliberately invalid credentials (the `ignored_auth` check):
 # the per-address failure limit would answer 429 there, as it should to a real guesser.
-_limits = ClusterConfig.default().rate_limits.model_copy(update={"auth_failures": None})
+# CloudAI's reference limits (10 submissions a minute) would answer most generated calls 429;
+# tests/handlers/cloudai/test_rate_limits.py checks them.
+_limits = ClusterConfig.default().rate_limits.model_copy(
+    update={
+        "auth_failures": None,
+        "apis": {"cloudai": ApiRateLimits(submit=None, tasks_read=None, cluster=None, other=None)},
+    }
+)
 _services = Services.open(Settings(database_url=f"sqlite:///{_home / 'grey.db'}"), _limits)
 _platform = Platform.build(_services, list(CONTRACTS.values()))
 _key = _services.auth.create_key(
     "contract",
     frozenset(
-        {"tasks:read", "tasks:write", "cluster:read", "cluster:admin", "security:read", "security:admin"}
+        {
+            "tasks:read",
+            "tasks:write",
+            "cluster:read",
+            "cluster:admin",
+            "security:read",
+            "security:admin",
+            "containers:run",
+        }
     ),
 )
 

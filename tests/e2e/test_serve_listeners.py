@@ -32,7 +32,7 @@ def test_every_api_has_a_line_per_listener(server: Server) -> None:
         expected.append(rf"{re.escape(contract.title)} +REST  http://127\.0\.0\.1:{rest}  ")
         if grpc_port is not None:
             expected.append(rf"{re.escape(contract.title)} +gRPC  127\.0\.0\.1:{grpc_port}  ")
-    assert len(expected) == 6  # 3 APIs, each on REST and gRPC
+    assert len(expected) == 7  # 3 APIs on REST and gRPC, CloudAI on REST only
     assert len(listener_lines) == len(expected), listener_lines
     for line, pattern in zip(listener_lines, expected, strict=True):
         assert re.match(pattern, line), (pattern, line)

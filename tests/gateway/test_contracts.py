@@ -18,12 +18,12 @@ SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def test_every_api_is_registered_with_its_spec_operations_and_handlers() -> None:
-    assert list(CONTRACTS) == ["grey", "openmcp", "orchestrator"]
+    assert list(CONTRACTS) == ["grey", "openmcp", "orchestrator", "cloudai"]
     for contract in CONTRACTS.values():
         assert contract.spec.parent.name == contract.name
         assert set(contract.handlers) == set(contract.operations)
     ports_taken = [(c.rest_port, c.grpc_port) for c in CONTRACTS.values()]
-    assert ports_taken == [(8080, 4100), (8081, 4101), (8082, 50051)]
+    assert ports_taken == [(8080, 4100), (8081, 4101), (8082, 50051), (8083, None)]
 
 
 def test_grey_is_registered_with_its_spec_operations_and_handlers() -> None:
@@ -118,14 +118,21 @@ async def test_apis_mounted_on_one_port_answer_under_their_base_paths(
     monkeypatch.setenv("GREY_ORCHESTRATOR_REST_PORT", "8080")
     monkeypatch.setenv("GREY_OPENMCP_BASE_PATH", "/openmcp")
     monkeypatch.setenv("GREY_ORCHESTRATOR_BASE_PATH", "/orchestrator/")
+    monkeypatch.setenv("GREY_CLOUDAI_REST_PORT", "8080")
+    monkeypatch.setenv("GREY_CLOUDAI_BASE_PATH", "/cloudai")
     settings = Settings.from_env(database_url=services.settings.database_url)
-    assert settings.api_base_paths == {"openmcp": "/openmcp", "orchestrator": "/orchestrator"}
+    assert settings.api_base_paths == {
+        "openmcp": "/openmcp",
+        "orchestrator": "/orchestrator",
+        "cloudai": "/cloudai",
+    }
     platform = Platform.build(dataclasses.replace(services, settings=settings), list(CONTRACTS.values()))
     rest = [listener for listener in platform.listeners() if listener.transport == "REST"]
     assert [(listener.port, listener.base_path) for listener in rest] == [
         (8080, ""),
         (8080, "/openmcp"),
         (8080, "/orchestrator"),
+        (8080, "/cloudai"),
     ]
     assert rest[1].line() == "OpenMCP Chain  REST  http://127.0.0.1:8080/openmcp"
     router = _ByPort({8080: {listener.base_path: platform.gateways[listener.api].rest for listener in rest}})
@@ -134,10 +141,12 @@ async def test_apis_mounted_on_one_port_answer_under_their_base_paths(
         openmcp = await client.get("/openmcp/v1/tasks/nope")
         orchestrator = await client.get("/orchestrator/api/v1/tasks/nope")
         health = await client.get("/orchestrator/health")
+        cloudai = await client.get("/cloudai/api/tasks")
     assert grey.json()["error"]["code"] == "unauthorized"
     assert openmcp.json()["error"]["code"] == "UNAUTHENTICATED"
     assert orchestrator.json()["error"]["code"] == "UNAUTHENTICATED"
     assert health.status_code == 200 and "uptime_seconds" in health.json()
+    assert cloudai.json()["error"]["code"] == "UNAUTHORIZED"
 
 
 @SQLITE

@@ -26,6 +26,7 @@ from grpclib.client import Channel
 from grpclib.server import Server
 
 from bench.serving import free_port
+from runtime.config import ApiRateLimits, RateLimits
 from runtime.gateway.app import Gateway, Platform
 from runtime.gateway.contracts import CONTRACTS
 from runtime.services import Services
@@ -46,9 +47,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url.render_as_string(hide_password=False)
 
 
+#: The default limits, with CloudAI's reference limits (10 submissions a minute) lifted as
+#: Grey's defaults never bind a test; tests/handlers/cloudai/test_rate_limits.py checks them.
+TEST_RATE_LIMITS = RateLimits(
+    apis={"cloudai": ApiRateLimits(submit=None, tasks_read=None, cluster=None, other=None)}
+)
+
+
 @pytest.fixture
 def services(database_url: str) -> Iterator[Services]:
-    services = Services.open(Settings(database_url=database_url, credential_cache_seconds=0.0))
+    services = Services.open(
+        Settings(database_url=database_url, credential_cache_seconds=0.0), TEST_RATE_LIMITS
+    )
     yield services
     services.close()
 

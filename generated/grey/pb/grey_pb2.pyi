@@ -12,18 +12,21 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ResourceRequest(_message.Message):
-    __slots__ = ("cpu", "memory_gb", "gpu")
+    __slots__ = ("cpu", "memory_gb", "gpu", "storage_gb")
     CPU_FIELD_NUMBER: _ClassVar[int]
     MEMORY_GB_FIELD_NUMBER: _ClassVar[int]
     GPU_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_GB_FIELD_NUMBER: _ClassVar[int]
     cpu: float
     memory_gb: float
     gpu: int
+    storage_gb: float
     def __init__(
         self,
         cpu: _Optional[float] = ...,
         memory_gb: _Optional[float] = ...,
         gpu: _Optional[int] = ...,
+        storage_gb: _Optional[float] = ...,
     ) -> None: ...
 
 class SubmitTaskRequest(_message.Message):

@@ -17,6 +17,7 @@ from runtime.gateway.rest.edge import EdgeMiddleware
 from runtime.gateway.rest.endpoint import OperationEndpoint
 from runtime.gateway.rest.routes import Routes
 from runtime.gateway.rest.validation import CompiledValidationMiddleware
+from runtime.gateway.rest.websocket import WebSockets, connections_per_client
 
 
 def build_rest_app(dispatcher: Dispatcher) -> ASGIApp:
@@ -50,4 +51,5 @@ def build_rest_app(dispatcher: Dispatcher) -> ASGIApp:
         dispatcher.services.metrics,
         Routes(contract.operations),
         contract,
+        WebSockets(dispatcher, contract.websockets, connections_per_client()),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from connexion.exceptions import ProblemException
 from starlette.exceptions import HTTPException
@@ -21,6 +22,8 @@ from runtime.gateway.dispatch import request_id_or_new
 from runtime.gateway.errors import as_api_error
 from runtime.gateway.rest.routes import Routes
 from runtime.services.metrics import Metrics
+
+WebSocketUpgrades = Callable[[Scope, Receive, Send, str], Awaitable[None]]
 
 logger = logging.getLogger("grey.rest")
 
@@ -63,16 +66,23 @@ def _request_id(scope: Scope) -> str:
 
 class EdgeMiddleware:
     def __init__(
-        self, app: ASGIApp, max_body_bytes: int, metrics: Metrics, routes: Routes, contract: ApiContract
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        metrics: Metrics,
+        routes: Routes,
+        contract: ApiContract,
+        websockets: WebSocketUpgrades,
     ) -> None:
         self.app = app
+        self.websockets = websockets
         self.routes = routes
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
         self.contract = contract
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
@@ -87,6 +97,10 @@ class EdgeMiddleware:
                 break
         request_id = _request_id(scope)
         scope[REQUEST_ID_KEY] = request_id
+        if scope["type"] == "websocket":
+            # Never into connexion, which answers no upgrade (a bare 500 from the server).
+            await self.websockets(scope, receive, send, request_id)
+            return
         # Shared by reference: layers below may copy the scope, the admission layer names the call.
         call = scope[CALL_KEY] = {"operation": "unrouted"}
         id_header = (b"x-request-id", request_id.encode())

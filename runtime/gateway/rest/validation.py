@@ -62,10 +62,24 @@ class _Param:
     validator: jsonschema_rs.Draft4Validator
 
 
+#: OpenAPI extension (top level, or on an operation to override it): refuse query parameters
+#: the operation does not declare, so a client's typo or unsupported filter is a 400, not
+#: silently ignored (CloudAI's contract). Absent: they are ignored, as connexion does.
+STRICT_QUERY = "x-grey-strict-query"
+
+
+def strict_query(document: Any, operation: Any) -> bool:
+    """Whether `operation` (its OpenAPI object) refuses undeclared query parameters."""
+    value = operation.get(STRICT_QUERY, document.get(STRICT_QUERY, False))
+    return value is True
+
+
 class CompiledValidation:
-    def __init__(self, next_app: ASGIApp, operation: AbstractOperation) -> None:
+    def __init__(self, next_app: ASGIApp, operation: AbstractOperation, strict: bool = False) -> None:
         self.next_app = next_app
         self.params = tuple(self._param(p) for p in operation.parameters)
+        self.strict = strict
+        self.query_names = frozenset(p.name for p in self.params if p.location == "query")
         self.has_body = bool(operation.request_body)
         self.body_required = bool(operation.request_body.get("required", False))
         self.consumes = tuple(c.lower() for c in operation.consumes) if self.has_body else ()
@@ -90,6 +104,15 @@ class CompiledValidation:
     def _validate_params(self, scope: Scope) -> dict[str, Any]:
         query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         path = scope.get("path_params", {})
+        if self.strict:
+            unknown = sorted(name for name in query if name not in self.query_names)
+            if unknown:
+                known = ", ".join(sorted(self.query_names)) or "none"
+                raise ApiError(
+                    "invalid_parameter",
+                    f"Unknown query parameter '{unknown[0]}'; this operation takes: {known}",
+                    {"parameter": unknown[0], "unknown": unknown[:20], "allowed": sorted(self.query_names)},
+                )
         values: dict[str, Any] = {}
         for param in self.params:
             if param.location == "path":
@@ -194,7 +217,9 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 class CompiledValidationAPI(RequestValidationAPI):
     def make_operation(self, operation: AbstractOperation) -> CompiledValidation:
-        return CompiledValidation(self.next_app, operation)
+        document = self.specification.raw
+        raw = self.specification.get_operation(operation.path, operation.method)
+        return CompiledValidation(self.next_app, operation, strict_query(document, raw))
 
 
 class CompiledValidationMiddleware(RequestValidationMiddleware):

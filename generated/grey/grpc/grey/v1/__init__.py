@@ -499,6 +499,8 @@ class ResourceRequest(betterproto2.Message):
 
     gpu: "int | None" = betterproto2.field(3, betterproto2.TYPE_INT32, optional=True)
 
+    storage_gb: "float | None" = betterproto2.field(4, betterproto2.TYPE_DOUBLE, optional=True)
+
 
 default_message_pool.register_message("grey.v1", "ResourceRequest", ResourceRequest)
 

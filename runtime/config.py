@@ -11,7 +11,7 @@ import json
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -201,6 +201,11 @@ class ClusterConfig(_Strict):
     default_quota: TenantQuota = TenantQuota()
     tenants: dict[str, TenantQuota] = Field(default_factory=dict)
     rate_limits: RateLimits = RateLimits()
+    anonymous_tenants: dict[str, Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")]] = Field(
+        default_factory=dict,
+        description="API name -> the tenant its calls without credentials act as, for an API "
+        "served to a trusted network (only CloudAI takes it); GREY_<API>_ANONYMOUS_TENANT wins",
+    )
 
     def pool(self, name: str) -> PoolConfig:
         """The pool called `name` (a task's or node's pool, read from the store as text)."""

@@ -70,10 +70,13 @@ class Dispatcher:
         self.services = services
         self.contract = contract
         self._handlers: Mapping[str, Handler] = contract.handlers
-        self.anonymous_tenant = services.settings.anonymous_tenants.get(contract.name)
+        self.anonymous_tenant = services.settings.anonymous_tenants.get(
+            contract.name, services.cluster.anonymous_tenants.get(contract.name)
+        )
         if self.anonymous_tenant is not None and not contract.anonymous_scopes:
             raise ValueError(
-                f"GREY_{contract.name.upper()}_ANONYMOUS_TENANT is set, but {contract.title} "
+                f"GREY_{contract.name.upper()}_ANONYMOUS_TENANT (or the cluster config's "
+                f"anonymous_tenants.{contract.name}) is set, but {contract.title} "
                 "never takes calls without credentials"
             )
 

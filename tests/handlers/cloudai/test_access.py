@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from runtime.config import ClusterConfig, ConfigError, load_cluster_config
 from runtime.gateway.app import Gateway
 from runtime.gateway.contracts import CLOUDAI, GREY, ORCHESTRATOR
 from runtime.gateway.dispatch import Dispatcher
@@ -151,3 +152,26 @@ def test_the_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatc
         Settings.from_env()
     monkeypatch.delenv("GREY_CLOUDAI_ANONYMOUS_TENANT")
     assert Settings.from_env().anonymous_tenants == {}
+
+
+def test_the_cluster_config_can_name_the_anonymous_tenant(tmp_path: Path) -> None:
+    config = tmp_path / "cluster.yaml"
+    config.write_text("version: 1\nanonymous_tenants:\n  cloudai: acme\n  grey: acme\n")
+    database_url = f"sqlite:///{tmp_path / 'grey.db'}"
+    services = Services.open(Settings(database_url=database_url), UNLIMITED, load_cluster_config(config))
+    try:
+        assert Dispatcher(services, CLOUDAI).anonymous_tenant == "acme"
+        with pytest.raises(ValueError, match="never takes calls without credentials"):
+            Dispatcher(services, GREY)
+        services.settings = Settings(database_url=database_url, anonymous_tenants={"cloudai": "globex"})
+        assert Dispatcher(services, CLOUDAI).anonymous_tenant == "globex"  # the environment wins
+    finally:
+        services.close()
+
+
+def test_the_cluster_configs_anonymous_tenant_must_be_a_tenant_id(tmp_path: Path) -> None:
+    config = tmp_path / "cluster.yaml"
+    config.write_text("version: 1\nanonymous_tenants:\n  cloudai: 'not a tenant!'\n")
+    with pytest.raises(ConfigError, match="anonymous_tenants"):
+        load_cluster_config(config)
+    assert ClusterConfig.default().anonymous_tenants == {}

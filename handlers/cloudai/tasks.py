@@ -9,12 +9,13 @@ filter within the caller's tenant and never reaches another tenant's tasks.
 from __future__ import annotations
 
 from generated.cloudai import models
-from handlers.cloudai.views import CONTAINER, GREY_STATUSES, STATUS, USER_LABEL, detail, logs, summary
+from handlers.cloudai.views import GREY_STATUSES, STATUS, USER_LABEL, detail, logs, summary
 from runtime.api.context import RequestContext
 from runtime.api.errors import ApiError
 from runtime.services import tasks as task_service
 from runtime.services.container_logs import task_log
 from runtime.store import NewTask, TaskNotCancellable, TaskRecord
+from runtime.store.records import CONTAINER_TASK
 
 
 def _new_task(request: models.SubmitTaskInput, ctx: RequestContext) -> NewTask:
@@ -29,7 +30,7 @@ def _new_task(request: models.SubmitTaskInput, ctx: RequestContext) -> NewTask:
     return NewTask(
         api=ctx.api,
         tenant_id=ctx.tenant_id,
-        type=CONTAINER,
+        type=CONTAINER_TASK,
         payload={"image": request.docker_image, "command": request.command},
         timeout_seconds=request.timeout_seconds,
         labels={USER_LABEL: request.user_id},
@@ -56,7 +57,7 @@ async def list_tasks(request: models.ListTasksInput, ctx: RequestContext) -> mod
         ctx.services.store.tasks.list,
         ctx.tenant_id,
         statuses=statuses,
-        type=CONTAINER,
+        type=CONTAINER_TASK,
         labels=labels,
         limit=request.limit,
         offset=request.offset,
@@ -72,7 +73,7 @@ async def list_tasks(request: models.ListTasksInput, ctx: RequestContext) -> mod
 async def _container_task(ctx: RequestContext, task_id: str) -> TaskRecord:
     """The tenant's container task of that id; any other task is not CloudAI's to show."""
     task = await task_service.find(ctx.services, ctx.tenant_id, task_id)
-    if task.type != CONTAINER:
+    if task.type != CONTAINER_TASK:
         raise ApiError.task_not_found(task_id)
     return task
 

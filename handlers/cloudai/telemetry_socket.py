@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from handlers.cloudai.views import CONTAINER, STATUS, USER_LABEL
+from handlers.cloudai.views import STATUS, USER_LABEL
 from runtime.api.context import RequestContext
 from runtime.api.errors import ApiError
 from runtime.api.websocket import CLOSE_GOING_AWAY, CLOSE_POLICY, WebSocketSpec
@@ -32,6 +32,7 @@ from runtime.services import Services
 from runtime.services.telemetry import Item, Resync, Subscriber, TelemetryHub
 from runtime.services.workers import WorkerView, list_workers, totals_of
 from runtime.store import ClusterEventRecord, TaskRecord
+from runtime.store.records import CONTAINER_TASK
 
 SCOPES = frozenset({"cluster:read"})
 SNAPSHOT_SECONDS = 1.0  # connections share a snapshot of workers and tasks this long
@@ -95,7 +96,9 @@ def _task_entry(task: TaskRecord) -> dict[str, Any]:
 
 def _snapshot(services: Services) -> tuple[list[WorkerView], list[TaskRecord]]:
     store = services.store
-    running = [task for task in store.scheduling.unfinished(statuses=("running",)) if task.type == CONTAINER]
+    running = [
+        task for task in store.scheduling.unfinished(statuses=("running",)) if task.type == CONTAINER_TASK
+    ]
     return list_workers(store), running
 
 

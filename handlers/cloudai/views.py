@@ -23,7 +23,6 @@ from runtime.store import TaskLogRecord, TaskRecord
 
 Status = Literal["pending", "queued", "running", "completed", "failed", "cancelled"]
 
-CONTAINER = "container"
 USER_LABEL = "user_id"
 
 STATUS: dict[str, Status] = {

@@ -20,7 +20,6 @@ from runtime.execution.errors import broker_unavailable
 from runtime.execution.queues import (
     BATCH_ITEM_ACTOR,
     CONTAINER_ACTOR,
-    CONTAINER_TASK,
     DRAMATIQ_PRIORITY,
     TASK_ACTOR,
     actor_name,
@@ -28,6 +27,7 @@ from runtime.execution.queues import (
 )
 from runtime.store import TaskRecord
 from runtime.store.errors import is_unavailable
+from runtime.store.records import CONTAINER_TASK
 
 logger = logging.getLogger("grey.actors")
 

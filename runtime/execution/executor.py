@@ -31,7 +31,7 @@ from sqlalchemy import Connection
 
 from runtime.config import HeartbeatConfig, RetryPolicy
 from runtime.execution.actors import Dispatch
-from runtime.execution.containers.task import CONTAINER, ContainerFailed, ContainerTasks
+from runtime.execution.containers.task import ContainerFailed, ContainerTasks
 from runtime.execution.functions import InvalidInput, TaskContext, get_function, is_transient
 from runtime.execution.gpu import GpuDevice
 from runtime.execution.interrupts import Interrupter, TaskCancelled, TaskHandedBack, TaskTimedOut
@@ -41,7 +41,7 @@ from runtime.execution.pipeline import StepFailed, run_pipeline
 from runtime.store import ProofRecord, Store, TaskRecord
 from runtime.store.coltypes import utc_now
 from runtime.store.errors import is_unavailable
-from runtime.store.records import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, TIMEOUT
+from runtime.store.records import CANCELLED, COMPLETED, CONTAINER_TASK, FAILED, PENDING, RUNNING, TIMEOUT
 
 logger = logging.getLogger("grey.executor")
 
@@ -339,7 +339,7 @@ class Executor:
             self.prover.check(task)
         if task.type == "pipeline":
             return run_pipeline(payload, ctx)
-        if task.type == CONTAINER:
+        if task.type == CONTAINER_TASK:
             if self.containers is None:
                 raise InvalidInput(f"node {self.node_id} cannot run containers", "type")
             return self.containers.run(task, ctx)

@@ -24,8 +24,6 @@ IDLE_POLL_MS = {"critical": 20, "high": 40, "normal": 100, "low": 100}
 TASK_ACTOR = "grey_task"
 BATCH_ITEM_ACTOR = "grey_batch_item"
 CONTAINER_ACTOR = "grey_container"
-#: The task type whose messages go to the container queues (runtime.execution.containers).
-CONTAINER_TASK = "container"
 #: Container tasks have queues of their own, consumed only by nodes whose probe ran one.
 CONTAINER_SUFFIX = "containers"
 

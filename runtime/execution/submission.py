@@ -23,12 +23,13 @@ from collections.abc import Callable
 from typing import Any
 
 from runtime.config import ClusterConfig, route_pool
-from runtime.execution.containers.task import CONTAINER, check_request, parse_payload
+from runtime.execution.containers.task import check_request, parse_payload
 from runtime.execution.errors import InvalidPayload, Unschedulable
 from runtime.execution.functions import InvalidInput, TaskFunction, function_names, get_function
 from runtime.execution.nodes import Request
 from runtime.execution.pipeline import PipelineUnavailable, UnknownPipeline, pipeline_names, plan_of
 from runtime.store import NewTask, NodeRecord, Store
+from runtime.store.records import CONTAINER_TASK
 
 MAX_BATCH_ITEMS = 10000
 
@@ -85,7 +86,7 @@ def check_payload(task_type: str, payload: dict[str, Any], state_key: str | None
     pipeline this build cannot run); returns its function."""
     if task_type == "stateful" and not state_key:
         raise _invalid("stateful tasks need a state_key", "state_key")
-    if task_type == CONTAINER:
+    if task_type == CONTAINER_TASK:
         try:
             parse_payload(payload)
         except InvalidInput as error:
@@ -219,12 +220,14 @@ class SubmissionChecks:
     @staticmethod
     def needed(new: NewTask) -> bool:
         """Most submits need none: default cpu resources and no dependencies."""
-        return bool(new.dependencies) or new.pool != "cpu" or bool(new.resources) or new.type == CONTAINER
+        return (
+            bool(new.dependencies) or new.pool != "cpu" or bool(new.resources) or new.type == CONTAINER_TASK
+        )
 
     def check(self, new: NewTask) -> None:
         """A pool that can take the task, dependencies that exist and are the tenant's."""
-        if new.type == CONTAINER:  # whichever API submitted it
-            check_payload(CONTAINER, new.payload, None)
+        if new.type == CONTAINER_TASK:  # whichever API submitted it
+            check_payload(CONTAINER_TASK, new.payload, None)
             check_container_resources(new.resources)
             check_container_placement(new.pool, new.resources, self._live_nodes())
         elif new.pool != "cpu" or new.resources:

@@ -32,6 +32,7 @@ from sqlalchemy import (
     select,
 )
 
+from runtime.store.records import CONTAINER_TASK
 from runtime.store.schema import metadata
 
 #: Retention (`GREY_TELEMETRY_RETENTION_EVENTS`, `GREY_TELEMETRY_RETENTION_SECONDS`): the
@@ -64,7 +65,7 @@ _ENDINGS = ", ".join(f"'{status}'" for status in ENDINGS)
 _TASK_KIND = "CASE WHEN NEW.status = 'running' THEN 'task_started' ELSE 'task_completed' END"
 _NODE_KIND = "CASE WHEN NEW.status = 'down' THEN 'worker_disconnected' ELSE 'worker_registered' END"
 _TASK_WHEN = (
-    f"NEW.type = 'container' AND NEW.status IS {{distinct}} OLD.status "
+    f"NEW.type = '{CONTAINER_TASK}' AND NEW.status IS {{distinct}} OLD.status "
     f"AND NEW.status IN ('running', {_ENDINGS})"
 )
 _NODE_WHEN = (

@@ -25,6 +25,10 @@ TASK_STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT)
 UNFINISHED_STATUSES = (PENDING, RUNNING)
 """Statuses a task can still leave: cancellable, and re-enqueued after a restart."""
 
+CONTAINER_TASK = "container"
+"""The task type that runs a command in an image (CloudAI's tasks): queued, placed and
+executed apart from task functions."""
+
 DEFAULT_QUOTAS: Mapping[str, int] = MappingProxyType(
     {
         "cpu_cores": 100,

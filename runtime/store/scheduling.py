@@ -11,16 +11,14 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
 
-from runtime.store.records import PENDING, RUNNING, UNFINISHED_STATUSES, TaskRecord
+from runtime.store.records import CONTAINER_TASK, PENDING, RUNNING, UNFINISHED_STATUSES, TaskRecord
 from runtime.store.schema import tasks
 from runtime.store.task_rows import as_record
-
-CONTAINER = "container"
 
 
 def _containers(wanted: bool) -> ColumnElement[bool]:
     """Container tasks (`wanted`) or every other type."""
-    return tasks.c.type == CONTAINER if wanted else tasks.c.type != CONTAINER
+    return tasks.c.type == CONTAINER_TASK if wanted else tasks.c.type != CONTAINER_TASK
 
 
 class SchedulingQueries:

@@ -26,13 +26,11 @@ from runtime.execution.containers.runner import ContainerOutcome, ContainerRunne
 from runtime.execution.containers.settings import ContainerSettings
 from runtime.execution.functions import InvalidInput, TaskContext
 from runtime.execution.nodes import Request
-from runtime.execution.queues import CONTAINER_TASK
 from runtime.store import Store, TaskLogRecord, TaskRecord
 from runtime.store.coltypes import utc_now
 
 logger = logging.getLogger("grey.containers")
 
-CONTAINER = CONTAINER_TASK
 #: An image reference as registries spell it: name[:tag][@digest], no spaces or options.
 IMAGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$"
 MAX_COMMAND_CHARS = 64 * 1024

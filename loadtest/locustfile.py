@@ -5,6 +5,11 @@
 
 Both users do the same thing: submit a no-op task, read it back, now and then list and
 check health. Run headless with `--headless -u 50 -r 10 -t 1m`.
+
+Locust runs every user as a gevent greenlet; grpcio's calls block in C unless gRPC is told
+about gevent, so the module patches it (`init_gevent`) before any channel exists: without it
+one user's RPC stalls every other user of the process and the load reported is not the load
+offered (tests/e2e/test_loadtest.py pins that concurrent gRPC users overlap).
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import grpc.experimental.gevent
 from locust import FastHttpUser, User, between, events, task
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generated" / "grey" / "pb"))
 from grey_pb2 import GetTaskStatusRequest, SubmitTaskRequest
 from grey_pb2_grpc import GreyServiceStub
+
+grpc.experimental.gevent.init_gevent()  # after Locust's monkey-patching (its import), before any channel
 
 API_KEY = os.environ.get("GREY_API_KEY", "")
 GRPC_TARGET = os.environ.get("GREY_GRPC_TARGET", "127.0.0.1:4100")

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import ROOT, Server
 
 
@@ -52,7 +54,7 @@ def test_locust_users_complete_requests_without_failures(server: Server, tmp_pat
     assert "SubmitTask" in rows and "POST /v1/tasks" in rows
 
 
-def test_concurrent_grpc_users_overlap_their_calls(tmp_path: Path) -> None:
+def test_concurrent_grpc_users_overlap_their_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Eight gRPC users against a server whose SubmitTask takes 0.3 s: under gevent they wait
     side by side (~8 calls per 0.3 s); a grpcio that blocks the gevent hub serialises them
     (~1 call per 0.3 s, whatever the user count)."""
@@ -60,7 +62,7 @@ def test_concurrent_grpc_users_overlap_their_calls(tmp_path: Path) -> None:
 
     import grpc
 
-    sys.path.insert(0, str(ROOT / "generated" / "grey" / "pb"))
+    monkeypatch.syspath_prepend(str(ROOT / "generated" / "grey" / "pb"))  # protoc's flat imports
     import grey_pb2
     import grey_pb2_grpc
 

@@ -45,11 +45,56 @@ bench-runtime-breakdown: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m bench.runtime_breakdown
 
+# Grey against FastAPI + Celery (SQLAlchemy result backend) on the same Redis and database
+# engine, same worker count, same load tool (bench/peers); SQLite and PostgreSQL.
+.PHONY: bench-peers
+bench-peers: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) -m bench.peers
+
+# Every API read against stores of 10^4 / 10^5 / 10^6 tasks on SQLite and PostgreSQL (issue #14):
+# filled once under out/bench/scale and in grey_bench_scale_* databases, reused (SCALE_ARGS=--rebuild).
+.PHONY: bench-scale
+bench-scale: $(STAMP)
+	$(PY) -m bench.scale $(SCALE_ARGS)
+
 bench-sim: $(STAMP)
 	$(PY) -m bench.sim
 
+# gswarm: warm-hit rate of placement-aware routing (LFU vs LRU vs Belady) on Zipf traces;
+# parameters printed; plot in out/bench/routing.png.
+.PHONY: bench-routing
+bench-routing: $(STAMP)
+	$(PY) -m bench.routing
+
+# gswarm: cold start of a >= 1 GiB checkpoint disk -> DRAM (and -> GPU, emulated without one)
+# against bytes / the node's cold disk read bandwidth, measured in the same run; plot in
+# out/bench/coldstart.png.
+.PHONY: bench-coldstart
+bench-coldstart: $(STAMP)
+	$(PY) -m bench.coldstart
+
+# A real cluster (gateway + grey worker processes on its own Redis and PostgreSQL database)
+# driven headless by Locust at 50/85/100 % of its measured capacity; figures, the Locust
+# report and plots under out/loadtest/ (`grey loadtest --help`; LOADTEST_ARGS for more).
 loadtest: $(STAMP)
+	$(PY) -m runtime.cli loadtest $(LOADTEST_ARGS)
+
+# The twin calibrated on one load run and validated on another (run `make loadtest` twice with
+# --seed 1 / --seed 2 first): error per figure, plots in out/calibration/.
+.PHONY: calibrate
+calibrate: $(STAMP)
+	$(PY) -m runtime.cli calibrate --run out/loadtest/seed1 --validate out/loadtest/seed2 --out out/calibration
+
+# Locust's web UI against a `grey serve` you started yourself.
+.PHONY: loadtest-ui
+loadtest-ui: $(STAMP)
 	$(PY) -m locust -f loadtest/locustfile.py --host http://127.0.0.1:8080
+
+# gswarm profiler: achieved sampling period vs the asked one (SQLite; a store URL as argument).
+.PHONY: bench-profiler
+bench-profiler: $(STAMP)
+	$(PY) -m bench.profiler
 
 # 500 Locust users on CloudAI's /ws/telemetry for 30 s against a grey serve of its own: the
 # server's RSS and fds before/during/after, message ages; plot in out/loadtest/websocket.png.

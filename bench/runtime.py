@@ -19,6 +19,9 @@ of the ratio, and the target (≥ 0.5× with SQLite, ≥ 0.35× with PostgreSQL)
 when the worst run meets it (exit status 1 otherwise). Steps 3 and 4 run once, after the
 last run. Writes out/bench/runtime.png (ratio per run, submit -> start distribution).
 
+With `--database-url postgresql://...`, each run gets a database of its own on that server
+(created and dropped by the bench), so no run counts another's tasks.
+
 Usage: python -m bench.runtime [--runs 5] [--seconds 8] [--threads 8] [--database-url URL]
 """
 
@@ -37,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.cluster import REDIS_URL, BareDramatiq, Grey
+from bench.cluster import REDIS_URL, BareDramatiq, Grey, PostgresDatabase
 from bench.repeat import Spread
 
 NOOP = {"type": "stateless", "payload": {"function": "noop"}}
@@ -156,6 +159,21 @@ def priority(grey: Grey, threads: int, urgent: str, behind: str, backlog: int = 
     )
 
 
+def fresh_database(server_url: str | None) -> PostgresDatabase | None:
+    """A PostgreSQL run gets a database of its own on the server of `server_url`
+    (`grey_bench_<random>`, dropped after the run), as a SQLite run gets a fresh file: the
+    run's figures count only its own tasks. None: SQLite."""
+    if server_url is None:
+        return None
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    admin = url.set(database="postgres").render_as_string(hide_password=False)
+    return PostgresDatabase(admin, prefix="grey_bench_")
+
+
 #: Ratio targets by store (issue: throughput that holds on any box).
 TARGETS = {"sqlite": 0.5, "postgresql": 0.35}
 
@@ -195,7 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="throughput runs (Grey and bare each)")
     parser.add_argument("--seconds", type=float, default=8.0, help="how long wrk submits")
     parser.add_argument("--threads", type=int, default=8, help="worker threads (both systems)")
-    parser.add_argument("--database-url", default=None, help="store (default: a fresh SQLite file per run)")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="a PostgreSQL server (each run creates and drops a database of its own on it); "
+        "default: a fresh SQLite file per run",
+    )
     args = parser.parse_args(argv)
     args.runs = max(1, args.runs)  # the last run also measures latency and priority
     console = Console()
@@ -215,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             progress.update(step, description=f"run {run}/{args.runs}: starting a gateway and a worker")
             rundir = workdir / f"run{run}"
             rundir.mkdir()
-            database_url = args.database_url or f"sqlite:///{rundir / 'grey.db'}"
+            database = fresh_database(args.database_url)
+            database_url = database.url if database is not None else f"sqlite:///{rundir / 'grey.db'}"
             grey = Grey(database_url, args.threads, rundir)
             try:
                 progress.update(
@@ -237,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
                     progress.advance(step)
             finally:
                 grey.stop()
+                if database is not None:
+                    database.drop()
             progress.update(step, description=f"run {run}/{args.runs}: bare Dramatiq, {count} messages")
             bare_rates.append(run_bare(count, args.threads))
             progress.advance(step)

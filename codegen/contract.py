@@ -11,6 +11,9 @@ import yaml
 from connexion.exceptions import InvalidSpecification
 from connexion.spec import Specification
 
+from runtime.api.envelope import declared as envelope_declared
+from runtime.api.envelope import envelope_data
+
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 RATE_CLASSES = ("submit", "tasks_read", "cluster", "other")
 """The values of an operation's `x-grey-rate-class`: the rate-limit bucket its calls count in."""
@@ -69,6 +72,7 @@ class Operation:
 class Contract:
     document: dict[str, Any]
     operations: tuple[Operation, ...]
+    envelope: bool = False  # x-grey-envelope: answers in `{success, data, error}` (runtime/api/envelope.py)
 
     @property
     def schemas(self) -> dict[str, Any]:
@@ -95,6 +99,15 @@ def _resolve(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
+def _answer_schema(document: dict[str, Any], schema: dict[str, Any] | None, envelope: bool) -> str | None:
+    """The component schema name of a success answer: with `x-grey-envelope`, the envelope's
+    `data` when the response is spelled as the envelope (runtime/api/envelope.py)."""
+    if not envelope or schema is None:
+        return _ref_name(schema)
+    data = envelope_data(document, schema)
+    return _ref_name(schema if data is None else data)
+
+
 def load_contract(path: Path) -> Contract:
     """Parses the spec after connexion has validated it, exactly as the server will load it."""
     try:
@@ -102,6 +115,10 @@ def load_contract(path: Path) -> Contract:
     except InvalidSpecification as error:
         raise SystemExit(f"{path} is not a valid OpenAPI 3.0 document:\n{error}") from None
     document = yaml.safe_load(path.read_text())
+    try:
+        envelope = envelope_declared(document)
+    except ValueError as error:
+        raise ContractError(str(error)) from None
     operations: list[Operation] = []
     problems: list[str] = []
     for route, item in document["paths"].items():
@@ -131,6 +148,13 @@ def load_contract(path: Path) -> Contract:
             content = response.get("content", {})
             security = raw.get("security", document.get("security", []))
             grpc = raw.get("x-grpc")
+            json_schema = content.get("application/json", {}).get("schema")
+            response_schema = _answer_schema(document, json_schema, envelope)
+            if envelope and json_schema is not None and response_schema is None:
+                problems.append(
+                    f"{raw['operationId']}: its {success} answer is not a $ref to a component "
+                    "schema (with x-grey-envelope: the envelope's `data`, or the answer alone)"
+                )
             rate_class = raw.get("x-grey-rate-class", DEFAULT_RATE_CLASS)
             if rate_class not in RATE_CLASSES:
                 problems.append(
@@ -150,7 +174,7 @@ def load_contract(path: Path) -> Contract:
                     body_schema=body_schema,
                     body_required=bool(body_required),
                     success_status=int(success),
-                    response_schema=_ref_name(content.get("application/json", {}).get("schema")),
+                    response_schema=response_schema,
                     response_media=tuple(content),
                     event_schema=raw.get("x-grey-event-schema"),
                     public=security == [],
@@ -160,7 +184,7 @@ def load_contract(path: Path) -> Contract:
             )
     if problems:
         raise ContractError("\n  ".join(["the OpenAPI cannot be generated:", *problems]))
-    return Contract(document=document, operations=tuple(operations))
+    return Contract(document=document, operations=tuple(operations), envelope=envelope)
 
 
 def input_schema(contract: Contract, operation: Operation) -> dict[str, Any]:

@@ -251,7 +251,7 @@ def generate_api(root: Path, api: str, out: Path) -> Contract:
         "__init__.py": f'{HEADER}\n"""Code generated from spec/{api}/ ({title}) by `make codegen`."""\n',
         "models.py": render_models(contract, api),
         "operations.py": env.get_template("operations.py.j2").render(
-            header=HEADER, api=api, operations=operations
+            header=HEADER, api=api, operations=operations, envelope=contract.envelope
         ),
         "interfaces.py": env.get_template("interfaces.py.j2").render(
             header=HEADER, api=api, tags=_tags(api, operations)
@@ -263,6 +263,7 @@ def generate_api(root: Path, api: str, out: Path) -> Contract:
             operations=operations,
             client=client,
             async_client=async_client,
+            envelope=contract.envelope,
             exported=sorted([client, async_client, "GreyApiError", "RetryPolicy"]),
         ),
         "errors.py": errors,

@@ -72,16 +72,22 @@ def worker(
     ] = None,
     broker_url: Annotated[str | None, typer.Option(help="redis://... or amqp://... (the gateway's)")] = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store")] = None,
+    node_id: Annotated[
+        str | None,
+        typer.Option(help="Run one process as the placement node NODE_ID (gswarm: disk, dram, gpuN)"),
+    ] = None,
 ) -> None:
     """Run a worker pool: processes of Dramatiq worker threads, each one a node of the cluster."""
     import os
 
-    from runtime.execution.processes import WorkerStartError, supervise
+    from runtime.execution.processes import WorkerStartError, placement_plan, supervise
     from runtime.execution.processes import plan as make_plan
 
     settings = Settings.from_env(broker_url=broker_url, database_url=database_url)
     try:
         chosen = make_plan(settings, pool, processes, threads, queues, emulate_gpus)
+        if node_id is not None:
+            chosen = placement_plan(chosen, node_id, processes)
     except WorkerStartError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
@@ -258,6 +264,17 @@ def _register_simulator_commands() -> None:
 
 
 _register_simulator_commands()
+
+
+def _register_testbed_commands() -> None:
+    # The test-bed (loadtest/bed) owns its commands; the CLI only mounts them.
+    from loadtest.bed.cli import calibrate, loadtest
+
+    app.command("loadtest")(loadtest)
+    app.command("calibrate")(calibrate)
+
+
+_register_testbed_commands()
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 Priority = Literal["critical", "high", "normal", "low"]
 PoolName = Literal["cpu", "gpu", "tee"]
@@ -189,6 +189,39 @@ class RateLimits(_Strict):
         return self.apis.get(api)
 
 
+def _keep(value: object) -> float | str:
+    """A number of days above 0, or `forever`: one clear message for anything else."""
+    if value == "forever":
+        return "forever"
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    raise ValueError("expected a number of days above 0 or 'forever'")
+
+
+Keep = Annotated[float | Literal["forever"], BeforeValidator(_keep)]
+"""Days a finished task is kept, or `forever`."""
+
+
+class RetentionConfig(_Strict):
+    """How long finished tasks (with their events, labels, results, proofs and logs) are
+    kept after they ended: `finished_days` for every tenant, `tenants` overriding it per
+    tenant, `forever` keeping them. Unfinished tasks are never deleted. The coordinator
+    deletes what has expired (runtime.execution.retention) at most every `every_seconds`,
+    `batch_rows` tasks per transaction with `batch_pause_seconds` between transactions, so
+    submits keep going in between; an expired task then answers 404 like an unknown one."""
+
+    finished_days: Keep = 30.0
+    tenants: dict[str, Keep] = Field(default_factory=dict)
+    every_seconds: float = Field(default=60.0, gt=0, description="how often the coordinator looks")
+    batch_rows: int = Field(default=500, ge=1, le=10_000, description="tasks deleted per transaction")
+    batch_pause_seconds: float = Field(default=0.05, ge=0, description="pause between transactions")
+
+    def days_for(self, tenant: str | None) -> float | None:
+        """Days the tenant's finished tasks are kept (None tenant: the default); None: forever."""
+        keep = self.finished_days if tenant is None else self.tenants.get(tenant, self.finished_days)
+        return None if keep == "forever" else float(keep)
+
+
 class ClusterConfig(_Strict):
     """The whole cluster: pools, queues, quotas, limits."""
 
@@ -201,6 +234,7 @@ class ClusterConfig(_Strict):
     default_quota: TenantQuota = TenantQuota()
     tenants: dict[str, TenantQuota] = Field(default_factory=dict)
     rate_limits: RateLimits = RateLimits()
+    retention: RetentionConfig = RetentionConfig()
     anonymous_tenants: dict[str, Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")]] = Field(
         default_factory=dict,
         description="API name -> the tenant its calls without credentials act as, for an API "

@@ -46,7 +46,10 @@ def build_model(
     uniform = Batched(rng_for(seed, replication, "attempt-failure").random)
     series = Series(sample_interval(workload, length), len(POOLS))
     longest = max([fn.timeout_seconds for fn in workload.functions.values()] + [DEFAULT_TIMEOUT])
-    return Model(cluster, pools, length, uniform, series, longest, progress)
+    model = Model(cluster, pools, length, uniform, series, longest, progress)
+    if workload.dispatch is not None:
+        model.dispatch_delay = make_sampler(workload.dispatch, rng_for(seed, replication, "dispatch"))
+    return model
 
 
 def sample_interval(workload: Workload, length: RunLength) -> float:

@@ -121,6 +121,9 @@ class Model:
         self.soj_sum = 0.0
         self.soj_n = 0
         self.stop = self.env.event()
+        # Seconds from an accepted submit to the task joining its queue (None: at once); set by
+        # build_model from the workload's `dispatch`. The task holds no thread meanwhile.
+        self.dispatch_delay: Callable[[], float] | None = None
 
         zeros = [0] * _NKEYS
         self.c_arr = list(zeros)
@@ -171,6 +174,21 @@ class Model:
         pool = cls.pool
         pool.advance(now)
         pool.nsys += 1
+        if self.dispatch_delay is not None:
+            arrive = self.env.timeout(self.dispatch_delay(), value=task)
+            arrive.callbacks.append(self._on_dispatched)
+            return
+        self._enqueue(task, now)
+
+    def _on_dispatched(self, ev: simpy.Event) -> None:
+        task: Task = ev.value  # type: ignore[assignment]
+        self._enqueue(task, self.env.now)
+
+    def _enqueue(self, task: Task, now: float) -> None:
+        """The task joins its pool's queue (after the dispatch delay, if any)."""
+        cls = task.cls
+        pool = cls.pool
+        pool.advance(now)
         pool.qlen += 1
         pool.queues[cls.pri if pool.strict else 0].append(task)
         if pool.free_threads:

@@ -151,6 +151,11 @@ class Workload(_Strict):
     functions: dict[str, FunctionSpec] = Field(default_factory=dict)
     streams: list[Stream] = Field(min_length=1)
     slo: list[str] = Field(default_factory=list, description="objectives for `grey plan`")
+    dispatch: ServiceDist | None = Field(
+        default=None,
+        description="delay from an accepted submit to the task joining its queue (broker transit, "
+        "message fetch); holds no worker thread. `grey calibrate` measures it. Default: none",
+    )
 
 
 def mean_rate(arrivals: Poisson | Diurnal | MMPP | Trace) -> float | None:
@@ -187,6 +192,13 @@ def load_workload(path: str | Path) -> Workload:
     known = sorted(wl.functions)
     base = path.parent
     functions = {}
+    if isinstance(wl.dispatch, Empirical):
+        resolved = _resolve(base, wl.dispatch.path)
+        try:
+            read_samples(resolved)
+        except ConfigError as exc:
+            problems.append(("dispatch.path", str(exc)))
+        wl = wl.model_copy(update={"dispatch": wl.dispatch.model_copy(update={"path": resolved})})
     for name, fn in wl.functions.items():
         if isinstance(fn.service, Empirical):
             resolved = _resolve(base, fn.service.path)

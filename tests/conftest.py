@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from runtime.store import Store
 from runtime.store.schema import metadata
 
-pytest_plugins = ["tests.support.platform", "tests.support.containers"]
+pytest_plugins = ["tests.support.platform", "tests.support.containers", "tests.support.serving"]
 
 ADMIN_URL = os.environ.get("GREY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

@@ -277,7 +277,13 @@ class TaskDetail(BaseModel):
 
 class TaskList(BaseModel):
     tasks: list[TaskSummary]
-    total: Annotated[int, Field(ge=0)]
+    total: Annotated[
+        int,
+        Field(
+            description="Tasks matching the filters: exact up to 1,000 matches; past that a lower bound (at least 1,000, at least `offset` + this page, plus one when more follow), as counting every match would grow with the history Grey keeps",
+            ge=0,
+        ),
+    ]
     limit: int
     offset: int
 

@@ -4,6 +4,9 @@
 from generated.cloudai import models
 from runtime.api.operation import OperationSpec
 
+ENVELOPE: bool = False
+"""x-grey-envelope: every answer is wrapped in `{success, data, error}`."""
+
 OPERATIONS: dict[str, OperationSpec] = {
     "listTasks": OperationSpec(
         operation_id="listTasks",

@@ -174,6 +174,7 @@ def list_tasks_response_from(source: Any) -> pb.ListTasksResponse:
         total=or_default(get_field(source, "total"), 0),
         has_more=or_default(get_field(source, "has_more"), False),
         next_cursor=get_field(source, "next_cursor"),
+        total_exact=or_default(get_field(source, "total_exact"), False),
     )
 
 

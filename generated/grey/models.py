@@ -517,9 +517,24 @@ class ListTasksInput(BaseModel):
         ),
     ] = None
     type: Annotated[
-        Literal["stateless", "stateful", "pipeline", "batch", "container"] | None,
+        Literal[
+            "stateless",
+            "stateful",
+            "pipeline",
+            "batch",
+            "container",
+            "gswarm.download",
+            "gswarm.move",
+            "gswarm.copy",
+            "gswarm.delete",
+            "gswarm.chunk_move",
+            "gswarm.chunk_transfer",
+            "gswarm.deploy",
+            "gswarm.undeploy",
+        ]
+        | None,
         Field(
-            description="A task's type as listed: what Grey submits (TaskType), and `container` (submitted over CloudAI's API)"
+            description="A task's type as listed: what Grey submits (TaskType), `container` (submitted over CloudAI's API) and the `gswarm.*` placement and serving work (submitted over gswarm's APIs)"
         ),
     ] = None
     label: Annotated[list[LabelItem] | None, Field(max_length=20)] = None
@@ -851,9 +866,23 @@ class SubmitTaskResponse(BaseModel):
 class Task(BaseModel):
     task_id: Annotated[str, Field(examples=["task_550e8400-e29b-41d4-a716-446655440000"])]
     type: Annotated[
-        Literal["stateless", "stateful", "pipeline", "batch", "container"],
+        Literal[
+            "stateless",
+            "stateful",
+            "pipeline",
+            "batch",
+            "container",
+            "gswarm.download",
+            "gswarm.move",
+            "gswarm.copy",
+            "gswarm.delete",
+            "gswarm.chunk_move",
+            "gswarm.chunk_transfer",
+            "gswarm.deploy",
+            "gswarm.undeploy",
+        ],
         Field(
-            description="A task's type as listed: what Grey submits (TaskType), and `container` (submitted over CloudAI's API)"
+            description="A task's type as listed: what Grey submits (TaskType), `container` (submitted over CloudAI's API) and the `gswarm.*` placement and serving work (submitted over gswarm's APIs)"
         ),
     ]
     status: Literal["pending", "running", "completed", "failed", "cancelled", "timeout"]
@@ -898,7 +927,18 @@ class TaskError(BaseModel):
 
 class TaskList(BaseModel):
     tasks: list[Task]
-    total: Annotated[int, Field(description="Tasks matching the filters, over all pages")]
+    total: Annotated[
+        int,
+        Field(
+            description="Tasks matching the filters, over all pages, counted up to 1,000: when more match, `total` is 1000 and `total_exact` is false (counting every match would grow with the store's history)",
+            ge=0,
+            le=1000,
+        ),
+    ]
+    total_exact: Annotated[
+        bool,
+        Field(description="`total` is the exact count of matches; false: more than 1,000 match"),
+    ]
     has_more: bool
     next_cursor: str | None = None
 

@@ -4,6 +4,9 @@
 from generated.openmcp import models
 from runtime.api.operation import OperationSpec
 
+ENVELOPE: bool = False
+"""x-grey-envelope: every answer is wrapped in `{success, data, error}`."""
+
 OPERATIONS: dict[str, OperationSpec] = {
     "authenticate": OperationSpec(
         operation_id="authenticate",

@@ -4,6 +4,9 @@
 from generated.orchestrator import models
 from runtime.api.operation import OperationSpec
 
+ENVELOPE: bool = False
+"""x-grey-envelope: every answer is wrapped in `{success, data, error}`."""
+
 OPERATIONS: dict[str, OperationSpec] = {
     "submitTask": OperationSpec(
         operation_id="submitTask",

@@ -62,9 +62,11 @@ async def list_tasks(request: models.ListTasksInput, ctx: RequestContext) -> mod
         limit=request.limit,
         offset=request.offset,
     )
+    # Past the store's count cap, a lower bound that still says whether a next page exists.
+    seen = request.offset + len(page.tasks) + int(page.has_more)
     return models.TaskList(
         tasks=[summary(task) for task in page.tasks],
-        total=page.total,
+        total=page.total if page.total_exact else max(page.total, seen),
         limit=request.limit,
         offset=request.offset,
     )

@@ -121,6 +121,7 @@ async def list_tasks(request: models.ListTasksInput, ctx: RequestContext) -> mod
     return models.TaskList(
         tasks=[task_view(task) for task in page.tasks],
         total=page.total,
+        total_exact=page.total_exact,
         has_more=page.has_more,
         next_cursor=page.next_cursor,
     )

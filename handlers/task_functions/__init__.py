@@ -2,3 +2,4 @@
 
 from handlers.task_functions import agents as agents
 from handlers.task_functions import builtin as builtin
+from runtime.execution.serving import tasks as serving_tasks  # noqa: F401  (gswarm.deploy, gswarm.undeploy)

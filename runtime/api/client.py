@@ -16,10 +16,12 @@ import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Self, TypeVar, overload
+from typing import Any, ClassVar, Self, TypeVar, overload
 
 import httpx
 from pydantic import BaseModel
+
+from runtime.api.envelope import unwrap
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -112,17 +114,34 @@ def json_body(body: BaseModel | Mapping[str, Any] | None) -> Any:
 
 
 @overload
-def decode(response: httpx.Response, model: type[M]) -> M: ...
+def decode(response: httpx.Response, model: type[M], envelope: bool = False) -> M: ...
 @overload
-def decode(response: httpx.Response, model: None) -> Any: ...
-def decode(response: httpx.Response, model: type[M] | None) -> M | Any:
-    """The model for a JSON answer; bytes, text or `None` (204) for the others."""
+def decode(response: httpx.Response, model: None, envelope: bool = False) -> Any: ...
+def decode(response: httpx.Response, model: type[M] | None, envelope: bool = False) -> M | Any:
+    """The model for a JSON answer; bytes, text or `None` (204) for the others.
+
+    `envelope` (an `x-grey-envelope` API): the answer is the `data` of `{success, data, error}`;
+    an envelope saying `success: false` raises its error even under a 2xx status."""
     if response.status_code == 204:
         return None
     content_type = response.headers.get("content-type", "")
     if model is None or not content_type.startswith("application/json"):
         return response.content if "octet-stream" in content_type else response.text
-    return model.model_validate_json(response.content)
+    if not envelope:
+        return model.model_validate_json(response.content)
+    try:
+        success, data, _ = unwrap(response.content)
+    except ValueError:
+        raise GreyApiError(
+            response.status_code,
+            "invalid_envelope",
+            "The answer is not a {success, data, error} envelope",
+            {},
+            response.headers.get("x-request-id"),
+        ) from None
+    if not success:
+        raise error_of(response)
+    return model.model_validate(data)
 
 
 def auth_headers(api_key: str | None) -> dict[str, str]:
@@ -150,6 +169,9 @@ class SSEParser:
 
 class GreyClientBase:
     """Blocking transport: send with retries, decode, stream events."""
+
+    envelope: ClassVar[bool] = False
+    """Answers come in `{success, data, error}` (the contract's `x-grey-envelope`)."""
 
     def __init__(
         self,
@@ -192,7 +214,7 @@ class GreyClientBase:
         self, method: str, path: str, params: Mapping[str, Any], body: Any, model: type[M] | None
     ) -> M | Any:
         """One operation call: `_send` then `decode`."""
-        return decode(self._send(method, path, params, body), model)
+        return decode(self._send(method, path, params, body), model, self.envelope)
 
     def _stream(self, path: str) -> Iterator[Event]:
         with self._http.stream("GET", path, headers={"Accept": "text/event-stream"}) as response:
@@ -207,6 +229,8 @@ class GreyClientBase:
 
 class AsyncGreyClientBase:
     """asyncio transport with the same behaviour as `GreyClientBase`."""
+
+    envelope: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -255,7 +279,7 @@ class AsyncGreyClientBase:
         self, method: str, path: str, params: Mapping[str, Any], body: Any, model: type[M] | None
     ) -> M | Any:
         """One operation call: `_send` then `decode`."""
-        return decode(await self._send(method, path, params, body), model)
+        return decode(await self._send(method, path, params, body), model, self.envelope)
 
     async def _stream(self, path: str) -> AsyncIterator[Event]:
         async with self._http.stream("GET", path, headers={"Accept": "text/event-stream"}) as response:

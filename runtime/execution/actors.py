@@ -9,6 +9,7 @@ lost node) at no risk.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -24,6 +25,7 @@ from runtime.execution.queues import (
     TASK_ACTOR,
     actor_name,
     container_queue,
+    is_node_pool,
 )
 from runtime.store import TaskRecord
 from runtime.store.errors import is_unavailable
@@ -74,6 +76,7 @@ class Dispatch:
         self._tasks: dict[tuple[str, str], dramatiq.Actor[Any, Any]] = {}
         self._items: dict[tuple[str, str], dramatiq.Actor[Any, Any]] = {}
         self._containers: dict[tuple[str, str], dramatiq.Actor[Any, Any]] = {}
+        self._node_lock = threading.Lock()  # placement nodes' actors are declared on first use
         for pool in POOLS:
             run_task, run_item = self._bodies(pool)
             for priority in PRIORITIES:
@@ -139,7 +142,19 @@ class Dispatch:
         else:
             args = (task.task_id,)
         actors = self._containers if task.type == CONTAINER_TASK else self._tasks
+        if is_node_pool(task.pool) and (task.pool, task.priority) not in actors:
+            self.declare_node_pool(task.pool)
         return actors[(task.pool, task.priority)].message_with_options(args=args)
+
+    def declare_node_pool(self, pool: str) -> None:
+        """The actors of a placement node's queues (`node.<id>.<priority>`), declared when a
+        process first sends there or its node starts consuming (runtime.execution.queues)."""
+        with self._node_lock:
+            if (pool, PRIORITIES[0]) in self._tasks:
+                return
+            run_task, _ = self._bodies(pool)
+            for priority in PRIORITIES:
+                self._tasks[(pool, priority)] = self._declare(run_task, TASK_ACTOR, pool, priority)
 
     def send_many(self, tasks: list[TaskRecord]) -> list[Any]:
         """`send` for several tasks from one thread (the gateway's intake): one round trip

@@ -48,6 +48,7 @@ class WorkerPlan:
     threads: int
     priorities: tuple[str, ...]
     devices: tuple[GpuDevice, ...] = ()
+    node_id: str | None = None  # a placement node (gswarm): one process, queues node.<node_id>.*
 
 
 def cluster_of(settings: Settings) -> ClusterConfig:
@@ -110,6 +111,7 @@ def _child_command(plan_: WorkerPlan) -> list[str]:
         str(plan_.threads),
         "--queues",
         ",".join(plan_.priorities),
+        *(["--node-id", plan_.node_id] if plan_.node_id else []),
     ]
 
 
@@ -166,6 +168,7 @@ def child_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pool", default="cpu")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--queues", default=",".join(PRIORITIES))
+    parser.add_argument("--node-id", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
@@ -182,7 +185,14 @@ def child_main(argv: list[str] | None = None) -> None:
     runtime.bus.start(tasks=False)  # a worker needs cancel requests, not every doorbell
     priorities = tuple(p for p in args.queues.split(",") if p)
     pool = runtime.start_pool(
-        PoolOptions(pool=args.pool, threads=args.threads, priorities=priorities, device=device)
+        PoolOptions(
+            pool=args.pool,
+            threads=args.threads,
+            priorities=priorities,
+            device=device,
+            node_id=args.node_id,
+            placement=bool(args.node_id),
+        )
     )
     logger.info(
         "worker %s: pool %s, %d threads, queues %s", pool.node_id, args.pool, args.threads, pool.queues
@@ -195,3 +205,20 @@ def child_main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     child_main()
+
+
+def placement_plan(plan_: WorkerPlan, node_id: str, processes: int | None) -> WorkerPlan:
+    """`grey worker --node-id`: one process, the placement node `node_id` (its DRAM and GPU
+    bytes live in that process), consuming its pool's queues and its node queues."""
+    from dataclasses import replace
+
+    from runtime.execution.placement.errors import PlacementError
+    from runtime.execution.placement.names import check_node
+
+    try:
+        check_node(node_id)
+    except PlacementError as error:
+        raise WorkerStartError(str(error)) from None
+    if processes not in (None, 1):
+        raise WorkerStartError("a placement node is one process: --node-id takes --processes 1")
+    return replace(plan_, processes=1, node_id=node_id, devices=plan_.devices[:1])

@@ -61,4 +61,29 @@ def priority_of_queue(name: str) -> str:
     """`cpu.critical` (or its delay queue `cpu.critical.DQ`, or `cpu.critical.containers`)
     -> `critical`."""
     parts = name.split(".")
+    if name.startswith(NODE_POOL_PREFIX) and len(parts) > 2 and parts[2] in DRAMATIQ_PRIORITY:
+        return parts[2]  # node.<node_id>.<priority>
     return parts[1] if len(parts) > 1 and parts[1] in DRAMATIQ_PRIORITY else "normal"
+
+
+#: A placement node's own queues (`node.<node_id>.<priority>`): tasks that must run in the
+#: process holding that node's DRAM/GPU bytes (gswarm placement). The task's `pool` is
+#: `node.<node_id>`, so `queue_name(pool, priority)` names the queue everywhere.
+NODE_POOL_PREFIX = "node."
+
+
+def node_pool(node_id: str) -> str:
+    return f"{NODE_POOL_PREFIX}{node_id}"
+
+
+def is_node_pool(pool: str) -> bool:
+    return pool.startswith(NODE_POOL_PREFIX)
+
+
+def node_of_pool(pool: str) -> str:
+    return pool[len(NODE_POOL_PREFIX) :]
+
+
+def node_queues(node_id: str, priorities: tuple[str, ...] = PRIORITIES) -> list[str]:
+    """The queues a placement node consumes, most urgent first."""
+    return [queue_name(node_pool(node_id), priority) for priority in priorities]

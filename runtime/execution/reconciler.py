@@ -47,9 +47,10 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from runtime.config import HeartbeatConfig, queue_name
+from runtime.config import HeartbeatConfig, RetentionConfig, queue_name
 from runtime.execution.actors import Dispatch
 from runtime.execution.queues import container_queue
+from runtime.execution.retention import RetentionSchedule
 from runtime.store import Store, TaskRecord
 from runtime.store.cluster_events import PRUNE_EVERY_SECONDS
 from runtime.store.coltypes import utc_now
@@ -79,6 +80,7 @@ class Reconciler:
         resend: Callable[[TaskRecord], None],
         heartbeat: HeartbeatConfig,
         ready: ReadyCounts,
+        retention: RetentionConfig | None = None,
     ) -> None:
         self.store, self.dispatch, self.resend, self.ready = store, dispatch, resend, ready
         self.interval = heartbeat.interval_seconds
@@ -88,6 +90,9 @@ class Reconciler:
         self._last_contact: float | None = None  # monotonic time of the last tick that reached the store
         self._contact_since = 0.0  # since when every tick has reached the store
         self._pruned_at = -PRUNE_EVERY_SECONDS  # monotonic time of the last cluster-event prune
+        self._held_until = 0.0  # monotonic time until which this process surely holds the lease
+        # Expired finished tasks: deleted on a thread of their own while the lease is held.
+        self.retention = RetentionSchedule(store, retention or RetentionConfig(), self.holds_lease)
 
     # -- the coordinator ---------------------------------------------------------------------
 
@@ -108,11 +113,14 @@ class Reconciler:
         try:
             lease = self.store.coordination.acquire(RECONCILER, node_id, utc_now(), self.lease_seconds)
         except Exception:
+            self._held_until = 0.0
             self.lost_contact()
             raise
         self._last_contact = time.monotonic()
         if lease is None:
+            self._held_until = 0.0
             return False
+        self._held_until = start + self.lease_seconds  # taken or renewed after `start`
         if start - self._contact_since >= self.lease_seconds:
             try:
                 self.expire_leases()
@@ -128,7 +136,12 @@ class Reconciler:
                 self.store.cluster_events.prune()  # /ws/telemetry's replay: bounded retention
             except Exception as error:
                 self._failed("pruning cluster events", error)
+        self.retention.poke()  # expired finished tasks (runtime.execution.retention)
         return True
+
+    def holds_lease(self) -> bool:
+        """This process holds the coordinator lease now (as of its last renewal)."""
+        return time.monotonic() < self._held_until
 
     def _failed(self, what: str, error: Exception) -> None:
         if is_unavailable(error):
@@ -142,6 +155,7 @@ class Reconciler:
 
     def release(self, node_id: str) -> None:
         """`node_id` stops cleanly: another node may take the lease over at once."""
+        self._held_until = 0.0
         try:
             self.store.coordination.release(RECONCILER, node_id)
         except Exception:

@@ -63,6 +63,7 @@ class Runtime:
             self.resend,
             cluster.heartbeat,
             ready=lambda queues: brokers.ready_counts(self.broker, queues),
+            retention=cluster.retention,
         )
         self.pools: list[WorkerPool] = []
         # The gateway's side of the TEE (verdicts, fresh attestations); tee pools started
@@ -139,6 +140,7 @@ class Runtime:
         what still runs), the gateway node and the bus."""
         self.intake.stop()
         self.webhooks.stop()
+        self.reconciler.retention.stop()  # a pass under way ends after its batch
         grace = self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds
         stopping = [
             threading.Thread(target=pool.stop, args=(grace,), name="grey-pool-stop") for pool in self.pools

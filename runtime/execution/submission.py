@@ -28,6 +28,7 @@ from runtime.execution.errors import InvalidPayload, Unschedulable
 from runtime.execution.functions import InvalidInput, TaskFunction, function_names, get_function
 from runtime.execution.nodes import Request
 from runtime.execution.pipeline import PipelineUnavailable, UnknownPipeline, pipeline_names, plan_of
+from runtime.execution.queues import is_node_pool, node_of_pool
 from runtime.store import NewTask, NodeRecord, Store
 from runtime.store.records import CONTAINER_TASK
 
@@ -168,6 +169,15 @@ def check_placement(
     A conflict with the cluster as it is (adding a node makes the same request succeed): the
     client can act on it, so it is no server error.
     """
+    if is_node_pool(pool):  # a placement node's own queues: that node must be running
+        node_id = node_of_pool(pool)
+        if not any(node.node_id == node_id and node.role == "worker" for node in nodes):
+            raise Unschedulable(
+                f"placement node {node_id} is not running (start it with `grey worker --node-id {node_id}`)",
+                pool=pool,
+                node=node_id,
+            )
+        return
     workers = [node for node in nodes if node.role == "worker" and node.pool == pool]
     if pool == "tee":
         attested = [node for node in workers if node.tee_enabled]

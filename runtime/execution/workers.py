@@ -42,7 +42,10 @@ from runtime.execution.executor import Executor
 from runtime.execution.gpu import GpuDevice, refresh
 from runtime.execution.interrupts import GRACE_SECONDS, Interrupter
 from runtime.execution.nodes import ACCEPTING, DRAINING, NodeAgent, NodeSpec, Reaper, ResourceGate, hostname
-from runtime.execution.queues import container_queues, pool_queues
+from runtime.execution.placement.boot import start_placement
+from runtime.execution.placement.node import PlacementNode
+from runtime.execution.profiler import ProfilerSampler, placement_gpus, start_sampler
+from runtime.execution.queues import container_queues, node_pool, node_queues, pool_queues
 from runtime.execution.reconciler import Reconciler
 from runtime.execution.tee.attester import Attester
 from runtime.execution.tee.node import TeeNode
@@ -87,6 +90,8 @@ class PoolOptions:
     tee: TeeSettings | None = None  # tee pool: its settings (None: from the environment)
     containers: ContainerSettings | None = None  # None: from the environment (GREY_CONTAINER_*)
     attester: Attester | None = None  # tee pool: None for the simulated SGX attester
+    placement: bool = False  # a gswarm placement node: devices, byte server, queues node.<node_id>.*
+    placement_only: bool = False  # consumes only its node queues (grey serve's in-process node1)
 
     def default_node_id(self) -> str:
         where = f"gpu{self.device.index}" if self.device is not None else self.pool
@@ -185,19 +190,26 @@ class WorkerPool:
         self._worker: dramatiq.Worker | None = None
         self._lock = threading.Lock()
         self._stopping = self._killed = False
+        self.profiler: ProfilerSampler | None = None  # samples the node while a profiling session is active
+        self.placement: PlacementNode | None = None  # its devices and byte server (gswarm), once started
 
     @property
     def queues(self) -> list[str]:
         """Its pool's queues, and their container queues when its probe ran a container."""
+        if self.options.placement_only:
+            return node_queues(self.node_id)
         queues = pool_queues(self.options.pool, self.options.priorities)
         if self.capability.available:
             queues += container_queues(self.options.pool, self.options.priorities)
+        if self.options.placement:
+            queues += node_queues(self.node_id)
         return queues
 
     def _probe(self, settings_error: str | None) -> Capability:
         """Can this node run containers? (A tee pool runs none: they are never routed there.)"""
-        if self.options.pool == "tee" or settings_error is not None:
-            reason = settings_error or "tee pools run no container tasks"
+        if self.options.pool == "tee" or self.options.placement_only or settings_error is not None:
+            kind = "placement-only" if self.options.placement_only else "tee"
+            reason = settings_error or f"{kind} pools run no container tasks"
             return Capability(False, reason, storage_gb(self.container_settings))
         return probe_once(self.container_settings)
 
@@ -209,10 +221,18 @@ class WorkerPool:
 
     def start(self) -> WorkerPool:
         self._sweep_containers()
-        self.dispatch.attach(self.options.pool, self.executor)
+        if not self.options.placement_only:
+            # A placement-only node (grey serve's in-process node1) shares its process with
+            # the real cpu pool: it must not take that pool's messages over.
+            self.dispatch.attach(self.options.pool, self.executor)
         self.bus.on_cancel(self._on_cancel)
         self.interrupter.start()
         self.agent.start()
+        if self.options.placement or self.options.placement_only:
+            self.placement = start_placement(self.store.engine, self.node_id)
+            self.dispatch.declare_node_pool(node_pool(self.node_id))
+            self.dispatch.attach(node_pool(self.node_id), self.executor)
+        self.profiler = start_sampler(self.store.engine, self.node_id, self._gpus(), pool=self.options.pool)
         if self.tee is not None:
             try:
                 self.tee.attest()
@@ -255,9 +275,14 @@ class WorkerPool:
             worker.stop(timeout=500)  # Dramatiq's own stop: requeues what is left, closes consumers
             remove_worker_middleware(self.dispatch.broker, worker)
         self.agent.stop(mark_down=True)
+        if self.profiler is not None:
+            self.profiler.stop()
         self.interrupter.stop()
         self.bus.remove_cancel_handler(self._on_cancel)
         self.dispatch.detach(self.options.pool, self.executor)
+        if self.placement is not None:
+            self.dispatch.detach(node_pool(self.node_id), self.executor)
+            self.placement.stop()
         return sorted(running)
 
     def _stop_taking_work(self, worker: dramatiq.Worker) -> None:
@@ -312,6 +337,8 @@ class WorkerPool:
         heartbeats stop, and the node is *not* marked down: its peers must notice."""
         self._stopping = self._killed = True
         self.agent.stop(mark_down=False)
+        if self.profiler is not None:
+            self.profiler.stop(disconnect=False)
         for task_id in self.interrupter.running_task_ids():
             self.interrupter.interrupt(task_id, "lost")
         self._pause(0)
@@ -355,6 +382,15 @@ class WorkerPool:
         else:
             logger.info("node %s is %s: taking no new work", self.node_id, status)
             threading.Thread(target=self._pause, name="grey-pause", daemon=True).start()
+
+    def _gpus(self) -> list[GpuDevice] | None:
+        """The node's GPUs for its profiler: its pinned device, else its placement node's `gpuN`
+        (emulated ones stay emulated), else the machine's (None)."""
+        if self.options.device is not None:
+            return [self.options.device]
+        if self.placement is not None:
+            return placement_gpus(self.placement.devices)
+        return None
 
     @property
     def consuming(self) -> bool:

@@ -19,6 +19,12 @@ import generated.grey.errors
 import generated.grey.grpc_convert
 import generated.grey.grpc_service
 import generated.grey.operations
+import generated.gswarm_client.errors
+import generated.gswarm_client.operations
+import generated.gswarm_host.errors
+import generated.gswarm_host.operations
+import generated.gswarm_profiler.errors
+import generated.gswarm_profiler.operations
 import generated.openmcp.errors
 import generated.openmcp.grpc_convert
 import generated.openmcp.grpc_service
@@ -29,6 +35,9 @@ import generated.orchestrator.grpc_service
 import generated.orchestrator.operations
 import handlers.cloudai
 import handlers.grey
+import handlers.gswarm_client
+import handlers.gswarm_host
+import handlers.gswarm_profiler
 import handlers.openmcp
 import handlers.orchestrator
 from generated.grey.pb import grey_pb2
@@ -85,6 +94,9 @@ class ApiContract:
     # upgrade, then calls the handler. An upgrade on any other path answers 404 in the
     # API's envelope (runtime/gateway/rest/websocket.py).
     websockets: Mapping[str, WebSocketSpec] = field(default_factory=dict)
+    # `x-grey-envelope: true` (generated/<api>/operations.py:ENVELOPE): every REST answer is
+    # `{success, data, error}` (runtime/api/envelope.py), successes and errors alike.
+    envelope: bool = False
 
     def public_code(self, code: str) -> str:
         """This API's word for the internal error code `code`."""
@@ -165,8 +177,42 @@ CLOUDAI = ApiContract(
     websockets={"/ws/telemetry": TELEMETRY},
 )
 
+GSWARM_HOST = ApiContract(
+    name="gswarm_host",
+    title="gswarm Model Host",
+    spec=SPEC_ROOT / "gswarm_host" / "openapi.yaml",
+    operations=generated.gswarm_host.operations.OPERATIONS,
+    handlers=handlers.gswarm_host.HANDLERS,
+    rest_port=9010,  # the reference's Model Host API; REST only
+    error_codes=generated.gswarm_host.errors.ERROR_CODES,
+    envelope=generated.gswarm_host.operations.ENVELOPE,
+)
+
+GSWARM_CLIENT = ApiContract(
+    name="gswarm_client",
+    title="gswarm Model Client",
+    spec=SPEC_ROOT / "gswarm_client" / "openapi.yaml",
+    operations=generated.gswarm_client.operations.OPERATIONS,
+    handlers=handlers.gswarm_client.HANDLERS,
+    rest_port=9011,  # the reference's Model Client API; REST only
+    error_codes=generated.gswarm_client.errors.ERROR_CODES,
+    envelope=generated.gswarm_client.operations.ENVELOPE,
+)
+
+GSWARM_PROFILER = ApiContract(
+    name="gswarm_profiler",
+    title="gswarm Profiler",
+    spec=SPEC_ROOT / "gswarm_profiler" / "openapi.yaml",
+    operations=generated.gswarm_profiler.operations.OPERATIONS,
+    handlers=handlers.gswarm_profiler.HANDLERS,
+    rest_port=8091,  # the reference's profiler HTTP API (its gRPC :8090 is not built)
+    error_codes=generated.gswarm_profiler.errors.ERROR_CODES,
+    envelope=generated.gswarm_profiler.operations.ENVELOPE,
+)
+
 CONTRACTS: dict[str, ApiContract] = {
-    contract.name: contract for contract in (GREY, OPENMCP, ORCHESTRATOR, CLOUDAI)
+    contract.name: contract
+    for contract in (GREY, OPENMCP, ORCHESTRATOR, CLOUDAI, GSWARM_HOST, GSWARM_CLIENT, GSWARM_PROFILER)
 }
 """Every API this build can serve, by name; `GREY_APIS` / `grey serve --apis` pick some."""
 

@@ -17,6 +17,8 @@ from runtime.execution.errors import (
     Unschedulable,
     broker_unavailable,
 )
+from runtime.execution.placement.errors import PlacementError
+from runtime.execution.serving.errors import ServingError
 from runtime.services.auth import InvalidCredentials
 from runtime.services.ratelimit import RateLimited
 from runtime.services.streams import TooManyStreams
@@ -24,6 +26,7 @@ from runtime.services.tasks import TaskNotFound
 from runtime.services.workers import WorkerNotFound
 from runtime.store.errors import QueueFull
 from runtime.store.errors import is_unavailable as store_unavailable
+from runtime.store.placement import ModelExists
 
 #: What a client is told to wait when the store or broker is down.
 RETRY_AFTER_SECONDS = 5
@@ -65,6 +68,12 @@ def as_api_error(error: Exception) -> ApiError:
             },
             headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_SECONDS)},
         )
+    if isinstance(error, PlacementError):  # gswarm placement: each error names its code
+        return ApiError(error.code, error.message, error.details)
+    if isinstance(error, ServingError):  # gswarm serving: each error names its code
+        return ApiError(error.code, error.message, error.details)
+    if isinstance(error, ModelExists):
+        return ApiError("conflict", str(error), {"model_name": error.name})
     if isinstance(error, TooManyStreams):
         return ApiError("rate_limited", str(error), {"limit": error.limit, "bucket": "streams"})
     if store_unavailable(error) or broker_unavailable(error):

@@ -99,6 +99,24 @@ class Services:
             worker_threads=self.worker_threads() if worker_threads is None else worker_threads,
             tee_threads=tee_threads,
         )
+        self._start_placement_node(explicit_only=worker_threads is not None)
+
+    def _start_placement_node(self, explicit_only: bool) -> None:
+        """gswarm: the in-process placement node of `grey serve` (`node1` with the embedded
+        broker; GREY_PLACEMENT_EMBEDDED_NODE names another or, empty, none). Tests that pick
+        their pools get it only when that variable is set."""
+        import os
+
+        from runtime.execution.placement.settings import embedded_node_id
+        from runtime.execution.workers import PoolOptions
+
+        if explicit_only and "GREY_PLACEMENT_EMBEDDED_NODE" not in os.environ:
+            return
+        node_id = embedded_node_id(self.runtime.kind)
+        if node_id is not None:
+            address = f"{self.settings.rest_host}:{self.settings.rest_port}"
+            options = PoolOptions(threads=2, node_id=node_id, address=address, placement_only=True)
+            self.runtime.start_pool(options)
 
     def close(self) -> None:
         self.runtime.close()

@@ -137,6 +137,18 @@ class DirectStatements:
 class DirectTransaction:
     def __init__(self, statements: DirectStatements, cursor: Any) -> None:
         self._statements, self._cursor = statements, cursor
+        self._once: set[Statement] = set()
+
+    @property
+    def dialect(self) -> str:
+        return self._statements.engine.dialect.name
+
+    def once(self, statement: Statement, values: Mapping[str, Any]) -> None:
+        """Runs `statement` unless this transaction already ran it: e.g. a transaction-scoped
+        lock that each job of a group commit needs, taken once for all of them."""
+        if statement not in self._once:
+            self.execute(statement, values)
+            self._once.add(statement)
 
     def execute(self, statement: Statement, values: Mapping[str, Any]) -> None:
         compiled = self._statements[statement]

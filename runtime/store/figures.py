@@ -46,17 +46,23 @@ class TaskFigures:
         self._engine = engine
 
     def count_by_status(
-        self, tenant_id: str | None = None, statuses: Iterable[str] | None = None
+        self,
+        tenant_id: str | None = None,
+        statuses: Iterable[str] | None = None,
+        types: Iterable[str] | None = None,
     ) -> dict[str, int]:
         """Task counts per status (every known status present, zero if none).
 
         Pass `statuses` (e.g. pending, running) on hot paths: counting only those
-        reads an index range instead of the whole task history.
+        reads an index range instead of the whole task history. `types`: only tasks of
+        those types (with a tenant: its `(tenant_id, type, ...)` index ranges).
         """
         wanted = tuple(statuses) if statuses else None
         stmt = select(tasks.c.status, func.count()).group_by(tasks.c.status)
         if tenant_id is not None:
             stmt = stmt.where(tasks.c.tenant_id == tenant_id)
+        if types is not None:
+            stmt = stmt.where(tasks.c.type.in_(tuple(types)))
         if wanted is not None:
             stmt = stmt.where(tasks.c.status.in_(wanted))
         with self._engine.connect() as conn:

@@ -12,14 +12,25 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ClauseElement, Connection, Engine, Update, bindparam, func, tuple_, update
+from sqlalchemy import (
+    ClauseElement,
+    Connection,
+    Engine,
+    Insert,
+    Update,
+    bindparam,
+    func,
+    select,
+    tuple_,
+    update,
+)
 
 import runtime.store.admission as admission
 from runtime.store.coltypes import utc_now
 from runtime.store.direct import DirectTransaction
 from runtime.store.group_commit import GroupCommit
 from runtime.store.records import PENDING, RUNNING, TaskRecord
-from runtime.store.schema import tasks
+from runtime.store.schema import task_events, tasks
 from runtime.store.task_rows import INSERT_EVENT, Listeners, event_row
 
 # Columns the runtime may set in a transition. Identity, creation time (the list
@@ -33,22 +44,67 @@ _TRANSITION_FIELDS = frozenset(tasks.c.keys()) - _FIXED_COLUMNS
 _TRANSITIONS: dict[tuple[Any, ...], Update] = {}
 
 
+def _transition_update(
+    from_statuses: tuple[str, ...], names: tuple[str, ...], matched: tuple[str, ...], quota: bool
+) -> Update:
+    """The conditional UPDATE of one transition shape, with bind parameters (no RETURNING)."""
+    values: dict[str, Any] = {name: bindparam(f"v_{name}", type_=tasks.c[name].type) for name in names}
+    values["event_seq"] = tasks.c.event_seq + 1
+    # One bind per status (not an expanding IN): compiled once, run directly.
+    statuses = [bindparam(None, status, type_=tasks.c.status.type) for status in from_statuses]
+    conditions = [tasks.c.task_id == bindparam("w_task_id"), tasks.c.status.in_(statuses)]
+    conditions += [tasks.c[name] == bindparam(f"w_{name}", type_=tasks.c[name].type) for name in matched]
+    if quota:
+        conditions.append(admission.within_quota())
+    return update(tasks).where(*conditions).values(values)
+
+
 def _transition_statement(
     from_statuses: tuple[str, ...], names: tuple[str, ...], matched: tuple[str, ...], quota: bool = False
 ) -> Update:
     key = (from_statuses, names, matched, quota)
     stmt = _TRANSITIONS.get(key)
     if stmt is None:
-        values: dict[str, Any] = {name: bindparam(f"v_{name}", type_=tasks.c[name].type) for name in names}
-        values["event_seq"] = tasks.c.event_seq + 1
-        # One bind per status (not an expanding IN): compiled once, run directly.
-        statuses = [bindparam(None, status, type_=tasks.c.status.type) for status in from_statuses]
-        conditions = [tasks.c.task_id == bindparam("w_task_id"), tasks.c.status.in_(statuses)]
-        conditions += [tasks.c[name] == bindparam(f"w_{name}", type_=tasks.c[name].type) for name in matched]
-        if quota:
-            conditions.append(admission.within_quota())
-        stmt = update(tasks).where(*conditions).values(values).returning(tasks.c.event_seq, tasks.c.progress)
+        stmt = _transition_update(from_statuses, names, matched, quota).returning(
+            tasks.c.event_seq, tasks.c.progress
+        )
         _TRANSITIONS[key] = stmt
+    return stmt
+
+
+# PostgreSQL: the transition and its event in one statement (one round trip, not two):
+# `WITH moved AS (UPDATE ... RETURNING ...) INSERT INTO task_events SELECT ... FROM moved`.
+# It returns the event's row, so no row means the UPDATE matched nothing, as before.
+_MOVES: dict[tuple[Any, ...], Insert] = {}
+
+
+def _move_statement(
+    from_statuses: tuple[str, ...], names: tuple[str, ...], matched: tuple[str, ...], quota: bool
+) -> Insert:
+    key = (from_statuses, names, matched, quota)
+    stmt = _MOVES.get(key)
+    if stmt is None:
+        moved = (
+            _transition_update(from_statuses, names, matched, quota)
+            .returning(tasks.c.task_id, tasks.c.event_seq, tasks.c.progress)
+            .cte("moved")
+        )
+        event = select(
+            moved.c.task_id,
+            moved.c.event_seq,
+            bindparam("v_status", type_=task_events.c.status.type),
+            moved.c.progress,
+            bindparam("e_message", type_=task_events.c.message.type),
+            bindparam("e_at", type_=task_events.c.at.type),
+        )
+        columns = ["task_id", "seq", "status", "progress", "message", "at"]
+        stmt = (
+            task_events.insert()
+            .from_select(columns, event)
+            .add_cte(moved)
+            .returning(task_events.c.seq, task_events.c.progress)
+        )
+        _MOVES[key] = stmt
     return stmt
 
 
@@ -113,6 +169,8 @@ class TaskLifecycle:
         self._listeners = listeners
         # PostgreSQL: quota-checked claims take admission.CLAIM_LOCK first (runtime.store.admission).
         self._lock_claims = engine.dialect.name == "postgresql"
+        # PostgreSQL: a transition and its event in one statement (see _move_statement).
+        self._one_statement = engine.dialect.name == "postgresql"
 
     def transition(
         self,
@@ -153,19 +211,43 @@ class TaskLifecycle:
         params["w_task_id"] = task_id
         lock = within_quota and self._lock_claims
 
-        def write(tx: DirectTransaction) -> bool:
-            if lock:
-                tx.execute(admission.CLAIM_LOCK, {})
-            row = tx.returning(stmt, params)
-            if row is None:
-                return False
-            seq, progress = row
-            tx.execute(INSERT_EVENT, event_row(task_id, seq, to_status, progress, message, now))
-            return True
+        if self._one_statement:
+            move = _move_statement(tuple(from_statuses), names, matched, within_quota)
+            params |= {"e_message": message, "e_at": now}
+
+            def write(tx: DirectTransaction) -> bool:
+                if lock:
+                    tx.once(admission.CLAIM_LOCK, {})
+                return tx.returning(move, params) is not None
+
+        else:
+
+            def write(tx: DirectTransaction) -> bool:
+                if lock:
+                    tx.once(admission.CLAIM_LOCK, {})
+                return self._update_then_event(tx, stmt, params, task_id, to_status, message, now)
 
         if not self._writes.run(write):
             return False
         self._listeners.committed(task_id)
+        return True
+
+    @staticmethod
+    def _update_then_event(
+        tx: DirectTransaction,
+        stmt: Update,
+        params: dict[str, Any],
+        task_id: str,
+        to_status: str,
+        message: str | None,
+        now: datetime,
+    ) -> bool:
+        """The transition, then its event (SQLite: its statements are in-process calls)."""
+        row = tx.returning(stmt, params)
+        if row is None:
+            return False
+        seq, progress = row
+        tx.execute(INSERT_EVENT, event_row(task_id, seq, to_status, progress, message, now))
         return True
 
     def _transition_with(
@@ -239,7 +321,7 @@ class TaskLifecycle:
 
         def write(tx: DirectTransaction) -> TaskRecord | None:
             if lock:
-                tx.execute(admission.CLAIM_LOCK, {})
+                tx.once(admission.CLAIM_LOCK, {})  # one for every claim of a group commit
             row = tx.returning(_CLAIM, params)
             if row is None:
                 return None

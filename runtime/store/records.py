@@ -124,14 +124,21 @@ class TaskEvent:
     at: datetime
 
 
+#: listTasks counts the matches over all pages up to this many; past it, `total` says
+#: this figure and `total_exact` is false (counting every match grows with history).
+TOTAL_CAP = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class TaskPage:
-    """One page of listTasks: `total` counts every match, over all pages."""
+    """One page of listTasks: `total` counts every match over all pages, exactly when
+    `total_exact`; else more than TOTAL_CAP match and `total` is TOTAL_CAP."""
 
     tasks: list[TaskRecord]
     total: int
     has_more: bool
     next_cursor: str | None
+    total_exact: bool = True
 
 
 @dataclass(frozen=True, slots=True)

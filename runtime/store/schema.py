@@ -1,6 +1,8 @@
 """Tables of the store (SQLAlchemy Core): the record of every task, key, quota and node.
 
-No migrations yet: `Store.open` runs `metadata.create_all`.
+No migrations yet: `Store.open` runs `metadata.create_all`, which creates missing tables and
+never alters existing ones; a store made before a change of columns or indexes here must be
+created afresh.
 """
 
 from __future__ import annotations
@@ -85,8 +87,11 @@ tasks = Table(
     Index(None, "tenant_id", "created_at", "task_id"),
     # Runtime: unfinished tasks oldest first, queue depth, oldest pending.
     Index(None, "status", "created_at"),
-    # Admission control: a tenant's pending/running counts without scanning its history.
-    Index(None, "tenant_id", "status"),
+    # Admission control (a tenant's pending/running counts without scanning its history)
+    # and listTasks filtered by one status (keyset order within it: no sort, no walk).
+    Index(None, "tenant_id", "status", "created_at", "task_id"),
+    # listTasks filtered by type (CloudAI lists only `container` tasks), in keyset order.
+    Index(None, "tenant_id", "type", "created_at", "task_id"),
     # Throughput: tasks finished in the last hour.
     Index(None, "completed_at"),
     # Stateful tasks: the unfinished tasks of one state key, in submission order.
@@ -132,13 +137,18 @@ batch_items = Table(
     Column("finished_at", UtcDateTime, nullable=False),
 )
 
+# A task's labels, one row per key: what listTasks' `label=key=value` filter reads. The
+# task's tenant and creation time are copied here (neither ever changes), so a label filter
+# is one ordered range of the index below, newest first, whatever the tenant's history.
 task_labels = Table(
     "task_labels",
     metadata,
     Column("task_id", String, ForeignKey("tasks.task_id", ondelete="CASCADE"), primary_key=True),
     Column("key", String, primary_key=True),
     Column("value", String, nullable=False),
-    Index(None, "key", "value"),
+    Column("tenant_id", String, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "tenant_id", "key", "value", "created_at", "task_id"),
 )
 
 api_keys = Table(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, bindparam, exists, func, select, tuple_, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runtime.store.admission import DepthGate
@@ -24,6 +24,7 @@ from runtime.store.group_commit import GroupCommit
 from runtime.store.records import (
     CANCELLED,
     PENDING,
+    TOTAL_CAP,
     UNFINISHED_STATUSES,
     NewTask,
     TaskEvent,
@@ -31,12 +32,14 @@ from runtime.store.records import (
     TaskRecord,
 )
 from runtime.store.schema import task_events, task_labels, tasks
+from runtime.store.task_listing import TaskFilter, capped_count_query, page_query
 from runtime.store.task_rows import INSERT_EVENT, Listeners, as_record, event_row
 
 _INSERT_TASK = tasks.insert()
 _INSERT_LABELS = task_labels.insert()
 _GET_ANY = select(tasks).where(tasks.c.task_id == bindparam("w_task_id"))
 _GET_OWN = _GET_ANY.where(tasks.c.tenant_id == bindparam("w_tenant_id"))
+_COLUMNS = len(tasks.c)
 
 
 class TaskRepository:
@@ -134,7 +137,8 @@ class TaskRepository:
             "lease_expires_at": None,
             "api": new.api,
         }
-        labels = [{"task_id": new.task_id, "key": key, "value": value} for key, value in new.labels.items()]
+        owner = {"task_id": new.task_id, "tenant_id": new.tenant_id, "created_at": new.created_at}
+        labels = [{**owner, "key": key, "value": value} for key, value in new.labels.items()]
 
         def write(tx: DirectTransaction) -> QueueFull | None:
             refused = None if gate is None else gate.admit(tx)
@@ -193,60 +197,33 @@ class TaskRepository:
         `statuses` empty or None means any; every label must match; `since` is
         inclusive, `until` exclusive. Raises InvalidCursor for a foreign cursor. `offset`
         skips that many matches first (CloudAI's paging; a cursor is cheaper for deep pages).
+        `total` counts matches up to TOTAL_CAP (`total_exact` false past it), and costs
+        nothing on a first page that holds every match. Each read is one ordered index
+        range (runtime.store.task_listing), so a page costs the same at any depth of history.
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        filters = self._filters(tenant_id, statuses, type, labels or {}, since, until)
-        page = select(tasks).where(*filters)
-        if cursor is not None:
-            created_at, task_id = decode_cursor(cursor)
-            page = page.where(tuple_(tasks.c.created_at, tasks.c.task_id) < (created_at, task_id))
-        page = page.order_by(tasks.c.created_at.desc(), tasks.c.task_id.desc()).limit(limit + 1)
+        wanted = TaskFilter.of(tenant_id, list(statuses or ()), type, dict(labels or {}), since, until)
+        after = None if cursor is None else decode_cursor(cursor)
+        page = page_query(wanted, after, offset + limit + 1)
         if offset:
             page = page.offset(offset)
-        count = select(func.count()).select_from(tasks).where(*filters)
         with self._engine.connect() as conn:
             rows = conn.execute(page).all()
-            total = conn.execute(count).scalar_one()
-        has_more = len(rows) > limit
-        records = [as_record(row) for row in rows[:limit]]
+            has_more = len(rows) > limit
+            if after is None and not offset and not has_more:
+                total = len(rows)  # this page holds every match
+            else:
+                total = conn.execute(capped_count_query(wanted, TOTAL_CAP + 1)).scalar_one()
+        records = [as_record(row[:_COLUMNS]) for row in rows[:limit]]  # less the keyset's copy
         last = records[-1] if has_more else None
         return TaskPage(
             tasks=records,
-            total=total,
+            total=min(total, TOTAL_CAP),
             has_more=has_more,
             next_cursor=None if last is None else encode_cursor(last.created_at, last.task_id),
+            total_exact=total <= TOTAL_CAP,
         )
-
-    @staticmethod
-    def _filters(
-        tenant_id: str,
-        statuses: Iterable[str] | None,
-        type_: str | None,
-        labels: Mapping[str, str],
-        since: datetime | None,
-        until: datetime | None,
-    ) -> builtins.list[ColumnElement[bool]]:
-        filters: list[ColumnElement[bool]] = [tasks.c.tenant_id == tenant_id]
-        wanted = list(statuses or ())
-        if wanted:
-            filters.append(tasks.c.status.in_(wanted))
-        if type_ is not None:
-            filters.append(tasks.c.type == type_)
-        for key, value in labels.items():
-            # One EXISTS per label: portable, and served by task_labels' primary key.
-            filters.append(
-                exists().where(
-                    task_labels.c.task_id == tasks.c.task_id,
-                    task_labels.c.key == key,
-                    task_labels.c.value == value,
-                )
-            )
-        if since is not None:
-            filters.append(tasks.c.created_at >= since)
-        if until is not None:
-            filters.append(tasks.c.created_at < until)
-        return filters
 
     # -- cancel ---------------------------------------------------------------
 

@@ -226,3 +226,67 @@ def test_the_generated_client_uses_the_names(tmp_path: Path) -> None:
     assert "class HelloClient(GreyClientBase):" in client
     assert "class AsyncHelloClient(AsyncGreyClientBase):" in client
     assert '__all__ = ["AsyncHelloClient", "GreyApiError", "HelloClient", "RetryPolicy"]' in client
+
+
+# x-grey-envelope ------------------------------------------------------------------------------
+
+GREETING_ENVELOPE = {
+    "allOf": [
+        {
+            "type": "object",
+            "required": ["success", "data", "error"],
+            "properties": {"success": {"type": "boolean"}, "data": {}, "error": {"nullable": True}},
+        },
+        {"type": "object", "properties": {"data": {"$ref": "#/components/schemas/Greeting"}}},
+    ]
+}
+
+
+def _with_answer(tmp_path: Path, schema: dict[str, Any], envelope: Any = True) -> Contract:
+    spec = yaml.safe_load(yaml.safe_dump(SPEC))
+    spec["x-grey-envelope"] = envelope
+    spec["paths"]["/v1/greetings/{name}"]["get"]["responses"]["200"]["content"]["application/json"] = {
+        "schema": schema
+    }
+    path = tmp_path / "openapi.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return load_contract(path)
+
+
+def test_without_the_envelope_key_answers_are_bare(tmp_path: Path) -> None:
+    assert _contract(tmp_path).envelope is False
+
+
+def test_an_envelope_spelled_out_answers_with_its_data_model(tmp_path: Path) -> None:
+    contract = _with_answer(tmp_path, GREETING_ENVELOPE)
+    assert contract.envelope is True
+    get = next(op for op in contract.operations if op.operation_id == "getGreeting")
+    assert get.response_schema == "Greeting"
+
+
+def test_an_envelope_left_implicit_answers_with_the_schema_named(tmp_path: Path) -> None:
+    contract = _with_answer(tmp_path, {"$ref": "#/components/schemas/Greeting"})
+    get = next(op for op in contract.operations if op.operation_id == "getGreeting")
+    assert contract.envelope is True and get.response_schema == "Greeting"
+
+
+def test_an_enveloped_answer_that_names_no_model_stops_codegen(tmp_path: Path) -> None:
+    with pytest.raises(ContractError, match="getGreeting: its 200 answer is not a \\$ref"):
+        _with_answer(tmp_path, {"type": "object", "properties": {"text": {"type": "string"}}})
+
+
+def test_the_envelope_key_must_be_a_boolean(tmp_path: Path) -> None:
+    with pytest.raises(ContractError, match="x-grey-envelope must be true or false"):
+        _with_answer(tmp_path, {"$ref": "#/components/schemas/Greeting"}, envelope="yes")
+
+
+def test_an_envelope_contract_generates_an_unwrapping_client_and_says_so_in_its_operations(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "spec").mkdir()
+    (tmp_path / "spec" / "gswarm_host").symlink_to(ROOT / "spec" / "gswarm_host")
+    generate_api(tmp_path, "gswarm_host", tmp_path / "out")
+    assert "ENVELOPE: bool = True" in (tmp_path / "out" / "operations.py").read_text()
+    client = (tmp_path / "out" / "client.py").read_text()
+    assert client.count("envelope = True") == 2  # the sync and the async client
+    assert "envelope = True" not in (ROOT / "generated" / "grey" / "client.py").read_text()

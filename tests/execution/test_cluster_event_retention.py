@@ -7,7 +7,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 
 import runtime.store.cluster_events as cluster_events
-from runtime.config import HeartbeatConfig
+from runtime.config import HeartbeatConfig, RetentionConfig
 from runtime.execution.actors import Dispatch
 from runtime.execution.brokers import ready_counts
 from runtime.execution.reconciler import Reconciler
@@ -28,8 +28,14 @@ def test_the_coordinator_prunes_events_older_than_the_retention_once_a_minute(
     broker = StubBroker()
     heartbeat = HeartbeatConfig(interval_seconds=0.1, timeout_seconds=0.3)
     with Store.open("sqlite://") as store:
+        # Task retention off: its pass would share the in-memory store's one connection.
         reconciler = Reconciler(
-            store, Dispatch(broker), lambda task: None, heartbeat, ready=lambda qs: ready_counts(broker, qs)
+            store,
+            Dispatch(broker),
+            lambda task: None,
+            heartbeat,
+            ready=lambda qs: ready_counts(broker, qs),
+            retention=RetentionConfig(finished_days="forever"),
         )
         for n in range(3):
             _register(store, f"w-{n}")

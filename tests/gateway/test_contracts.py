@@ -18,12 +18,33 @@ SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def test_every_api_is_registered_with_its_spec_operations_and_handlers() -> None:
-    assert list(CONTRACTS) == ["grey", "openmcp", "orchestrator", "cloudai"]
+    assert list(CONTRACTS) == [
+        "grey",
+        "openmcp",
+        "orchestrator",
+        "cloudai",
+        "gswarm_host",
+        "gswarm_client",
+        "gswarm_profiler",
+    ]
     for contract in CONTRACTS.values():
         assert contract.spec.parent.name == contract.name
         assert set(contract.handlers) == set(contract.operations)
     ports_taken = [(c.rest_port, c.grpc_port) for c in CONTRACTS.values()]
-    assert ports_taken == [(8080, 4100), (8081, 4101), (8082, 50051), (8083, None)]
+    assert ports_taken == [
+        (8080, 4100),
+        (8081, 4101),
+        (8082, 50051),
+        (8083, None),
+        (9010, None),  # gswarm's reference ports: REST only
+        (9011, None),
+        (8091, None),
+    ]
+    assert [c.name for c in CONTRACTS.values() if c.envelope] == [
+        "gswarm_host",
+        "gswarm_client",
+        "gswarm_profiler",
+    ]
 
 
 def test_grey_is_registered_with_its_spec_operations_and_handlers() -> None:
@@ -126,7 +147,8 @@ async def test_apis_mounted_on_one_port_answer_under_their_base_paths(
         "orchestrator": "/orchestrator",
         "cloudai": "/cloudai",
     }
-    platform = Platform.build(dataclasses.replace(services, settings=settings), list(CONTRACTS.values()))
+    mounted = [CONTRACTS[name] for name in ("grey", "openmcp", "orchestrator", "cloudai")]
+    platform = Platform.build(dataclasses.replace(services, settings=settings), mounted)
     rest = [listener for listener in platform.listeners() if listener.transport == "REST"]
     assert [(listener.port, listener.base_path) for listener in rest] == [
         (8080, ""),

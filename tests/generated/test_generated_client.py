@@ -64,7 +64,7 @@ def test_other_4xx_raise_at_once_with_the_code() -> None:
 
 
 def test_query_parameters_repeat_for_lists() -> None:
-    transport, seen = _sequence(httpx.Response(200, json={"tasks": [], "total": 0, "has_more": False}))
+    transport, seen = _sequence(httpx.Response(200, json={"tasks": [], "total": 0, "total_exact": True, "has_more": False}))
     client = GreyClient("http://grey", "k", transport=transport)
     page = client.list_tasks(status="pending,running", label=["a=1", "b=2"], limit=5)
     assert page.total == 0
@@ -117,3 +117,51 @@ def test_a_stream_error_raises_with_the_code() -> None:
     with pytest.raises(GreyApiError) as failed:
         list(GreyClient("http://grey", "k", transport=transport).stream_task("task_x"))
     assert failed.value.code == "task_not_found"
+
+
+# x-grey-envelope: the client returns `data` and raises the envelope's error ----------------
+
+
+def test_an_envelope_clients_methods_return_data_and_raise_its_errors() -> None:
+    from generated.gswarm_host import models as gswarm
+    from generated.gswarm_host.client import GswarmHostClient
+
+    queue = {
+        "pending": 1,
+        "running": 0,
+        "completed": 2,
+        "config": {"max_concurrent_tasks": 4, "priority_levels": ["critical"], "resource_tracking": True},
+    }
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/queue":
+            return httpx.Response(200, json={"success": True, "data": queue, "error": None})
+        error = {
+            "code": "NOT_FOUND",
+            "message": "Task task_x does not exist",
+            "details": {"task_id": "task_x"},
+        }
+        return httpx.Response(404, json={"success": False, "data": None, "error": error})
+
+    with GswarmHostClient("http://gswarm.test", "key", transport=httpx.MockTransport(answer)) as client:
+        status = client.get_queue_status()
+        assert isinstance(status, gswarm.QueueStatus) and status.completed == 2
+        with pytest.raises(GreyApiError) as missing:
+            client.get_queue_task("task_x")
+    assert (missing.value.status, missing.value.code) == (404, "NOT_FOUND")
+    assert missing.value.details == {"task_id": "task_x"}
+
+
+def test_an_envelope_saying_failure_raises_even_under_a_success_status() -> None:
+    from generated.gswarm_host.client import GswarmHostClient
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        error = {"code": "TASK_FAILED", "message": "it failed", "details": {}}
+        return httpx.Response(200, json={"success": False, "data": None, "error": error})
+
+    with (
+        GswarmHostClient("http://gswarm.test", transport=httpx.MockTransport(answer)) as client,
+        pytest.raises(GreyApiError) as failed,
+    ):
+        client.get_queue_status()
+    assert failed.value.code == "TASK_FAILED"

@@ -289,21 +289,24 @@ class ListTasksRequest(_message.Message):
     ) -> None: ...
 
 class ListTasksResponse(_message.Message):
-    __slots__ = ("tasks", "total", "has_more", "next_cursor")
+    __slots__ = ("tasks", "total", "has_more", "next_cursor", "total_exact")
     TASKS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     HAS_MORE_FIELD_NUMBER: _ClassVar[int]
     NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_EXACT_FIELD_NUMBER: _ClassVar[int]
     tasks: _containers.RepeatedCompositeFieldContainer[TaskStatus]
     total: int
     has_more: bool
     next_cursor: str
+    total_exact: bool
     def __init__(
         self,
         tasks: _Optional[_Iterable[_Union[TaskStatus, _Mapping]]] = ...,
         total: _Optional[int] = ...,
         has_more: _Optional[bool] = ...,
         next_cursor: _Optional[str] = ...,
+        total_exact: _Optional[bool] = ...,
     ) -> None: ...
 
 class CancelTaskRequest(_message.Message):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import yaml
 from connexion import ConnexionMiddleware
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
@@ -11,6 +12,7 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from starlette.types import ASGIApp
 
+from runtime.api.envelope import served_document
 from runtime.gateway.dispatch import Dispatcher
 from runtime.gateway.rest.admission import AdmissionMiddleware
 from runtime.gateway.rest.edge import EdgeMiddleware
@@ -44,7 +46,9 @@ def build_rest_app(dispatcher: Dispatcher) -> ASGIApp:
     resolver = Resolver(
         function_resolver=lambda operation_id: dispatcher.handler(contract.operations[operation_id])
     )
-    middleware.add_api(contract.spec, base_path="", name=contract.name, resolver=resolver)
+    # An `x-grey-envelope` API serves its document with the envelope said around every answer.
+    spec = served_document(yaml.safe_load(contract.spec.read_text())) if contract.envelope else contract.spec
+    middleware.add_api(spec, base_path="", name=contract.name, resolver=resolver)
     return EdgeMiddleware(
         middleware,
         dispatcher.services.settings.max_body_bytes,

@@ -127,7 +127,13 @@ class EdgeMiddleware:
             if api_error.code == "method_not_allowed":
                 # connexion routes each method separately, so Starlette's Allow names only one.
                 api_error.headers["Allow"] = ", ".join(self.routes.allowed_methods(scope["path"]))
-            await send_error(send_with_id, api_error, request_id, self.contract.public_code(api_error.code))
+            await send_error(
+                send_with_id,
+                api_error,
+                request_id,
+                self.contract.public_code(api_error.code),
+                wrapped=self.contract.envelope,
+            )
         finally:
             self.metrics.observe(
                 self.contract.name, call["operation"], "rest", outcome, time.perf_counter() - began
@@ -158,9 +164,12 @@ class EdgeMiddleware:
         return limited
 
 
-async def send_error(send: Send, error: ApiError, request_id: str, code: str | None = None) -> None:
-    """The error envelope; `code` is the API's word for the error (default: Grey's)."""
-    body = json.dumps(error.envelope(request_id, code)).encode()
+async def send_error(
+    send: Send, error: ApiError, request_id: str, code: str | None = None, wrapped: bool = False
+) -> None:
+    """The error envelope; `code` is the API's word for the error (default: Grey's); `wrapped`:
+    in `{success: false, data: null, error}` (the contract's `x-grey-envelope`)."""
+    body = json.dumps(error.envelope(request_id, code, wrapped)).encode()
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -9,6 +9,7 @@ from connexion.middleware.abstract import ROUTING_CONTEXT
 from pydantic import BaseModel
 from starlette.types import Receive, Scope, Send
 
+from runtime.api.envelope import success_body
 from runtime.api.errors import ApiError
 from runtime.api.responses import Binary, PlainText
 from runtime.gateway.dispatch import Dispatcher
@@ -58,6 +59,8 @@ class OperationEndpoint:
         await self._render(result, operation.success_status, send, window)
 
     async def _render(self, result: Any, status: int, send: Send, window: Window | None) -> None:
+        """The handler's answer: 204 for None, JSON for a model (in `{success, data, error}`
+        where the contract says `x-grey-envelope`), bytes or text as they are."""
         if result is None:
             await send(
                 {
@@ -70,6 +73,8 @@ class OperationEndpoint:
             return
         if isinstance(result, BaseModel):
             body = result.model_dump_json(exclude_none=True).encode()
+            if self.dispatcher.contract.envelope:
+                body = success_body(body)
             content_type = b"application/json"
         elif isinstance(result, Binary):
             body, content_type = result.content, result.media_type.encode()

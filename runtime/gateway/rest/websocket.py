@@ -62,13 +62,15 @@ def credential_of(scope: Scope) -> tuple[str | None, str | None]:
     return None, None
 
 
-async def refuse(send: Send, scope: Scope, error: ApiError, request_id: str, code: str) -> None:
+async def refuse(
+    send: Send, scope: Scope, error: ApiError, request_id: str, code: str, wrapped: bool = False
+) -> None:
     """The upgrade answered with an HTTP error in the API's envelope (403 where the server
     cannot send a response before accept)."""
     if "websocket.http.response" not in scope.get("extensions", {}):
         await send({"type": "websocket.close", "code": 1008, "reason": error.message[:120]})
         return
-    body = json.dumps(error.envelope(request_id, code)).encode()
+    body = json.dumps(error.envelope(request_id, code, wrapped)).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -134,7 +136,9 @@ class WebSockets:
             self.slots.take(holder)
         except Exception as error:  # every refusal is the API's envelope, never a 500
             api_error = error if isinstance(error, ApiError) else as_api_error(error)
-            await refuse(send, scope, api_error, request_id, contract.public_code(api_error.code))
+            await refuse(
+                send, scope, api_error, request_id, contract.public_code(api_error.code), contract.envelope
+            )
             return
         accepted = False
 
@@ -156,6 +160,13 @@ class WebSockets:
                 logger.exception("WebSocket handler of %s failed", scope["path"])
             else:  # refused before accept (bad query parameter, ...): an HTTP error
                 api_error = as_api_error(error)
-                await refuse(send, scope, api_error, request_id, contract.public_code(api_error.code))
+                await refuse(
+                    send,
+                    scope,
+                    api_error,
+                    request_id,
+                    contract.public_code(api_error.code),
+                    contract.envelope,
+                )
         finally:
             self.slots.give_back(holder)

@@ -361,10 +361,18 @@ class ListTasksResponse(betterproto2.Message):
     tasks: "list[TaskStatus]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
     total: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+    """
+    Matches over all pages, counted up to 1,000 (then 1000, and total_exact false).
+    """
 
     has_more: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
 
     next_cursor: "str | None" = betterproto2.field(4, betterproto2.TYPE_STRING, optional=True)
+
+    total_exact: "bool" = betterproto2.field(5, betterproto2.TYPE_BOOL)
+    """
+    total is the exact count of matches
+    """
 
 
 default_message_pool.register_message("grey.v1", "ListTasksResponse", ListTasksResponse)

@@ -19,6 +19,7 @@ import pytest
 from runtime.execution.placement import peers
 from runtime.services import Services
 from tests.execution.placement.conftest import Checkpoint, served  # noqa: F401  (a fixture)
+from tests.support.envelope import data
 from tests.support.platform import make_key
 
 FINISHED = ("completed", "failed", "cancelled", "timeout")
@@ -44,21 +45,6 @@ def gswarm(
 
 def headers(services: Services, tenant: str = "acme") -> dict[str, str]:
     return {"X-API-Key": make_key(services, tenant)}
-
-
-def data(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is True and body["error"] is None, body
-    return body["data"]
-
-
-def error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False and body["data"] is None, body
-    assert body["error"]["code"] == code, body
-    return dict(body["error"])
 
 
 async def finished(services: Services, task_id: str, timeout: float = 20.0) -> Any:

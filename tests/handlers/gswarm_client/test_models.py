@@ -10,14 +10,8 @@ import httpx
 import pytest
 
 from runtime.services import Services
-from tests.handlers.gswarm_support import (
-    Make,
-    data,
-    downloaded,
-    error,
-    finished,
-    headers,
-)
+from tests.handlers.gswarm_support import Make, downloaded, finished, headers
+from tests.support.envelope import data, error
 
 
 @pytest.fixture

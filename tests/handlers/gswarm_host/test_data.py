@@ -13,7 +13,8 @@ import pytest
 from runtime.services import Services
 from runtime.store import NewTask
 from runtime.store.placement import CHUNK_LABEL
-from tests.handlers.gswarm_support import Make, data, error, finished, headers
+from tests.handlers.gswarm_support import Make, finished, headers
+from tests.support.envelope import data, error
 
 PAYLOAD = bytes(range(256)) * 64
 

@@ -9,14 +9,8 @@ import httpx
 import pytest
 
 from runtime.services import Services, placement
-from tests.handlers.gswarm_support import (
-    Make,
-    data,
-    downloaded,
-    error,
-    finished,
-    headers,
-)
+from tests.handlers.gswarm_support import Make, downloaded, finished, headers
+from tests.support.envelope import data, error
 
 REGISTER = {
     "model_name": "llama-7b",

@@ -23,6 +23,7 @@ from runtime.settings import Settings
 from runtime.store import NewTask, TaskRecord
 from runtime.store.coltypes import utc_now
 from tests.support.cloudai import seed_worker
+from tests.support.envelope import data, error
 from tests.support.platform import TEST_RATE_LIMITS, make_key
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -93,22 +94,6 @@ def seed(
     return found
 
 
-def data_of(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is True and body["error"] is None, body
-    return body["data"]
-
-
-def error_of(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False and body["data"] is None, body
-    assert body["error"]["code"] == code, body
-    assert body["error"]["message"] and isinstance(body["error"]["details"], dict)
-    return dict(body["error"])
-
-
 async def test_queue_status_counts_the_tenants_gswarm_tasks_only(
     host: httpx.AsyncClient, headers: dict[str, str], services: Services
 ) -> None:
@@ -120,7 +105,7 @@ async def test_queue_status_counts_the_tenants_gswarm_tasks_only(
     seed(services, "container", "pending")  # CloudAI's, not gswarm's
     seed(services, status="pending", tenant="other")  # another tenant's
 
-    queue = data_of(await host.get("/api/v1/queue", headers=headers))
+    queue = data(await host.get("/api/v1/queue", headers=headers))
     assert (queue["pending"], queue["running"], queue["completed"]) == (2, 1, 3)
     assert (queue["failed"], queue["cancelled"]) == (2, 1)
     assert queue["config"]["priority_levels"] == ["critical", "high", "normal", "low"]
@@ -130,7 +115,7 @@ async def test_queue_status_counts_the_tenants_gswarm_tasks_only(
 async def test_max_concurrent_tasks_is_the_placement_nodes_concurrency(
     host: httpx.AsyncClient, headers: dict[str, str], services: Services
 ) -> None:
-    config = data_of(await host.get("/api/v1/queue", headers=headers))["config"]
+    config = data(await host.get("/api/v1/queue", headers=headers))["config"]
     assert config["max_concurrent_tasks"] == services.worker_threads()  # no placement node yet
     for node_id, concurrency in (("w1", 3), ("w2", 5)):
         node = seed_worker(services, node_id)
@@ -138,7 +123,7 @@ async def test_max_concurrent_tasks_is_the_placement_nodes_concurrency(
             type(node)(**{**_fields(node), "info": {**node.info, "placement": {"concurrency": concurrency}}})
         )
     seed_worker(services, "w3", status="down")
-    config = data_of(await host.get("/api/v1/queue", headers=headers))["config"]
+    config = data(await host.get("/api/v1/queue", headers=headers))["config"]
     assert config["max_concurrent_tasks"] == 8
 
 
@@ -159,7 +144,7 @@ async def test_tasks_are_listed_newest_first_in_the_references_shape(
         dependencies=[first.task_id],
         progress=45,
     )
-    tasks = data_of(await host.get("/api/v1/queue/tasks", headers=headers))["tasks"]
+    tasks = data(await host.get("/api/v1/queue/tasks", headers=headers))["tasks"]
     assert [task["task_id"] for task in tasks] == [running.task_id, first.task_id]
     shown = tasks[0]
     assert shown["task_type"] == "move" and tasks[1]["task_type"] == "download"
@@ -178,7 +163,7 @@ async def test_the_payloads_own_resources_are_shown_as_written(
 ) -> None:
     written = {"devices": ["node2:dram"], "models": [], "chunks": ["chunk-1"]}
     task = seed(services, "gswarm.chunk_transfer", payload={"chunk_id": "chunk-1", "resources": written})
-    shown = data_of(await host.get(f"/api/v1/queue/tasks/{task.task_id}", headers=headers))
+    shown = data(await host.get(f"/api/v1/queue/tasks/{task.task_id}", headers=headers))
     assert shown["resources"] == written and shown["task_type"] == "chunk_transfer"
 
 
@@ -191,7 +176,7 @@ async def test_status_filter_and_limit(
     timed_out = seed(services, status="timeout")
 
     async def ids(query: str) -> list[str]:
-        found = data_of(await host.get(f"/api/v1/queue/tasks?{query}", headers=headers))["tasks"]
+        found = data(await host.get(f"/api/v1/queue/tasks?{query}", headers=headers))["tasks"]
         return [task["task_id"] for task in found]
 
     assert await ids("status=pending") == [task.task_id for task in reversed(pending)]
@@ -199,8 +184,8 @@ async def test_status_filter_and_limit(
     assert await ids("status=pending&limit=2") == [pending[2].task_id, pending[1].task_id]
     assert set(await ids("status=failed")) == {failed.task_id, timed_out.task_id}
     assert len(await ids("limit=1")) == 1
-    error_of(await host.get("/api/v1/queue/tasks?status=lost", headers=headers), 400, "INVALID_REQUEST")
-    error_of(await host.get("/api/v1/queue/tasks?limit=0", headers=headers), 400, "INVALID_REQUEST")
+    error(await host.get("/api/v1/queue/tasks?status=lost", headers=headers), 400, "INVALID_REQUEST")
+    error(await host.get("/api/v1/queue/tasks?limit=0", headers=headers), 400, "INVALID_REQUEST")
 
 
 async def test_task_details_say_why_a_task_failed_in_gswarms_codes(
@@ -209,14 +194,14 @@ async def test_task_details_say_why_a_task_failed_in_gswarms_codes(
     failed = seed(
         services, status="failed", error={"code": "resource_unavailable", "message": "gpu0 is full"}
     )
-    shown = data_of(await host.get(f"/api/v1/queue/tasks/{failed.task_id}", headers=headers))
+    shown = data(await host.get(f"/api/v1/queue/tasks/{failed.task_id}", headers=headers))
     assert shown["status"] == "failed" and shown["error"] == "gpu0 is full"
     assert shown["error_code"] == "RESOURCE_UNAVAILABLE"
     timed_out = seed(services, status="timeout")
-    shown = data_of(await host.get(f"/api/v1/queue/tasks/{timed_out.task_id}", headers=headers))
+    shown = data(await host.get(f"/api/v1/queue/tasks/{timed_out.task_id}", headers=headers))
     assert shown["status"] == "failed" and "timed out" in shown["error"]
     cancelled = seed(services, status="cancelled")
-    shown = data_of(await host.get(f"/api/v1/queue/tasks/{cancelled.task_id}", headers=headers))
+    shown = data(await host.get(f"/api/v1/queue/tasks/{cancelled.task_id}", headers=headers))
     assert shown["status"] == "cancelled" and shown["error"] == "no longer needed"
 
 
@@ -230,8 +215,8 @@ async def test_what_is_not_the_tenants_gswarm_task_is_not_found(
             await host.get(f"/api/v1/queue/tasks/{task_id}", headers=headers),
             await host.post(f"/api/v1/queue/tasks/{task_id}/cancel", headers=headers),
         ):
-            error = error_of(response, 404, "NOT_FOUND")
-            assert error["details"] == {"task_id": task_id}
+            refusal = error(response, 404, "NOT_FOUND")
+            assert refusal["details"] == {"task_id": task_id}
     assert services.store.tasks.get("other", others.task_id).status == "pending"  # type: ignore[union-attr]
 
 
@@ -239,7 +224,7 @@ async def test_cancel_a_pending_task_then_409_once_it_has_ended(
     host: httpx.AsyncClient, headers: dict[str, str], services: Services
 ) -> None:
     task = seed(services)
-    answer = data_of(await host.post(f"/api/v1/queue/tasks/{task.task_id}/cancel", headers=headers))
+    answer = data(await host.post(f"/api/v1/queue/tasks/{task.task_id}/cancel", headers=headers))
     assert answer == {
         "task_id": task.task_id,
         "status": "cancelled",
@@ -247,15 +232,15 @@ async def test_cancel_a_pending_task_then_409_once_it_has_ended(
     }
     stored = services.store.tasks.get("acme", task.task_id)
     assert stored is not None and stored.status == "cancelled"
-    error = error_of(
+    refusal = error(
         await host.post(f"/api/v1/queue/tasks/{task.task_id}/cancel", headers=headers), 409, "CONFLICT"
     )
-    assert error["details"]["status"] == "cancelled"
+    assert refusal["details"]["status"] == "cancelled"
     done = seed(services, status="completed")
-    error = error_of(
+    refusal = error(
         await host.post(f"/api/v1/queue/tasks/{done.task_id}/cancel", headers=headers), 409, "CONFLICT"
     )
-    assert error["details"]["status"] == "completed"
+    assert refusal["details"]["status"] == "completed"
 
 
 async def test_history_lists_finished_tasks_with_since_and_status(
@@ -273,7 +258,7 @@ async def test_history_lists_finished_tasks_with_since_and_status(
     seed(services, status="pending", created_at=T0 + timedelta(hours=4))
 
     async def ids(query: str = "") -> list[str]:
-        found = data_of(await host.get(f"/api/v1/queue/history?{query}", headers=headers))["tasks"]
+        found = data(await host.get(f"/api/v1/queue/history?{query}", headers=headers))["tasks"]
         return [task["task_id"] for task in found]
 
     assert await ids() == [recent.task_id, failed.task_id, old.task_id]
@@ -284,11 +269,11 @@ async def test_history_lists_finished_tasks_with_since_and_status(
     assert await ids("since=2024-01-01T00:30:00Z") == [recent.task_id, failed.task_id]
     assert await ids(f"since={since.timestamp():.0f}") == [recent.task_id, failed.task_id]
     assert await ids("since=2024-01-01T00:30:00") == [recent.task_id, failed.task_id]  # no zone: UTC
-    error = error_of(
+    refusal = error(
         await host.get("/api/v1/queue/history?since=yesterday", headers=headers), 400, "INVALID_REQUEST"
     )
-    assert error["details"] == {"parameter": "since"}
-    error_of(await host.get("/api/v1/queue/history?status=running", headers=headers), 400, "INVALID_REQUEST")
+    assert refusal["details"] == {"parameter": "since"}
+    error(await host.get("/api/v1/queue/history?status=running", headers=headers), 400, "INVALID_REQUEST")
 
 
 async def test_history_survives_a_restart(database_url: str, services: Services) -> None:
@@ -299,7 +284,7 @@ async def test_history_survives_a_restart(database_url: str, services: Services)
         app = Platform.build(reopened, [CONTRACTS["gswarm_host"]]).gateways["gswarm_host"].rest
         key = make_key(reopened, "acme")
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://h") as client:
-            tasks = data_of(await client.get("/api/v1/queue/history", headers={"X-API-Key": key}))["tasks"]
+            tasks = data(await client.get("/api/v1/queue/history", headers={"X-API-Key": key}))["tasks"]
         assert [task["task_id"] for task in tasks] == [done.task_id]
     finally:
         reopened.close()
@@ -310,9 +295,9 @@ async def test_reads_need_tasks_read_and_cancel_tasks_write(
 ) -> None:
     task = seed(services)
     reader = {"X-API-Key": make_key(services, "acme", frozenset({"tasks:read"}))}
-    data_of(await host.get("/api/v1/queue", headers=reader))
-    error_of(await host.post(f"/api/v1/queue/tasks/{task.task_id}/cancel", headers=reader), 403, "FORBIDDEN")
-    error_of(await host.get("/api/v1/queue"), 401, "UNAUTHORIZED")
+    data(await host.get("/api/v1/queue", headers=reader))
+    error(await host.post(f"/api/v1/queue/tasks/{task.task_id}/cancel", headers=reader), 403, "FORBIDDEN")
+    error(await host.get("/api/v1/queue"), 401, "UNAUTHORIZED")
 
 
 async def test_greys_task_list_shows_every_gswarm_type(

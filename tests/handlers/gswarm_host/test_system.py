@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from runtime.services import Services
-from tests.handlers.gswarm_support import Make, data, downloaded, headers
+from tests.handlers.gswarm_support import Make, downloaded, headers
+from tests.support.envelope import data
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ without sampling (tests/execution/profiler samples).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -36,20 +35,3 @@ def repository(services: Services) -> ProfilerRepository:
 
 def headers_for(services: Services, scopes: frozenset[str], tenant: str = "acme") -> dict[str, str]:
     return {"X-API-Key": make_key(services, tenant, scopes)}
-
-
-def data(response: httpx.Response, status: int = 200) -> Any:
-    """The `data` of a success in the envelope."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is True and body["error"] is None, body
-    return body["data"]
-
-
-def error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The `error` of a failure in the envelope."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False and body["data"] is None, body
-    assert body["error"]["code"] == code, body
-    return dict(body["error"])

@@ -9,7 +9,8 @@ import httpx
 from runtime.services import Services
 from runtime.store.coltypes import utc_now
 from runtime.store.profiler import ClientRecord, ProfilerRepository
-from tests.handlers.gswarm_profiler.conftest import data, error, headers_for
+from tests.handlers.gswarm_profiler.conftest import headers_for
+from tests.support.envelope import data, error
 
 Headers = dict[str, str]
 

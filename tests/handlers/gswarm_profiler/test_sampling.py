@@ -12,7 +12,7 @@ import pytest
 
 from runtime.execution.placement.devices import real_gpu_count
 from runtime.gateway.app import Platform
-from tests.handlers.gswarm_profiler.conftest import data
+from tests.support.envelope import data
 
 Headers = dict[str, str]
 

@@ -224,8 +224,8 @@ class Child:
     started (a `grey worker` and its node processes), by that group's id.
     """
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.name, self.argv, self.env, self.log = name, argv, env, log
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> None:
+        self.name, self.argv, self.env, self.log, self.cwd = name, argv, env, log, cwd
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Child:
@@ -235,7 +235,7 @@ class Child:
             out.flush()
             self.process = subprocess.Popen(
                 self.argv,
-                cwd=ROOT,
+                cwd=self.cwd,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,

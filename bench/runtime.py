@@ -44,6 +44,9 @@ from bench.cluster import REDIS_URL, BareDramatiq, Grey, PostgresDatabase
 from bench.repeat import Spread
 
 NOOP = {"type": "stateless", "payload": {"function": "noop"}}
+#: Seconds a gateway and a worker get to start (each loads the task modules first, which
+#: takes seconds on a busy box).
+START_TIMEOUT = 120.0
 
 
 # -- measurements ---------------------------------------------------------------------------
@@ -240,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             rundir.mkdir()
             database = fresh_database(args.database_url)
             database_url = database.url if database is not None else f"sqlite:///{rundir / 'grey.db'}"
-            grey = Grey(database_url, args.threads, rundir)
+            grey = Grey(database_url, args.threads, rundir, start_timeout=START_TIMEOUT)
             try:
                 progress.update(
                     step, advance=1, description=f"run {run}/{args.runs}: Grey, wrk {args.seconds:.0f} s"

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from bench.cluster import BareDramatiq, Grey
-from bench.runtime import wrk_submit
+from bench.runtime import START_TIMEOUT, wrk_submit
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -106,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=None, help="store (default: a fresh SQLite file)")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="grey-bench-"))
-    grey = Grey(args.database_url or f"sqlite:///{workdir / 'grey.db'}", args.threads, workdir)
+    grey = Grey(
+        args.database_url or f"sqlite:///{workdir / 'grey.db'}",
+        args.threads,
+        workdir,
+        start_timeout=START_TIMEOUT,
+    )
     try:
         end_to_end(grey, args.seconds)
         drained = gateway_then_drain(grey, args.seconds)

@@ -268,10 +268,11 @@ _register_simulator_commands()
 
 def _register_testbed_commands() -> None:
     # The test-bed (loadtest/bed) owns its commands; the CLI only mounts them.
-    from loadtest.bed.cli import calibrate, loadtest
+    from loadtest.bed.cli import calibrate, loadtest, plan_verify
 
     app.command("loadtest")(loadtest)
     app.command("calibrate")(calibrate)
+    app.command("plan-verify")(plan_verify)
 
 
 _register_testbed_commands()

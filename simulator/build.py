@@ -11,7 +11,7 @@ does, because SimPy orders simultaneous events by when they were scheduled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,9 +19,9 @@ import simpy
 
 from runtime.config import POOLS, PRIORITIES, ClusterConfig, ConfigError, route_pool
 from simulator.arrivals import TraceRow, arrival_times, trace_rows
-from simulator.cluster import Node, Pool, TaskClass
+from simulator.cluster import Node, Pool, Task, TaskClass
 from simulator.gateway import Tenant
-from simulator.model import Model, RunLength
+from simulator.model import Model, Outage, RunLength
 from simulator.rng import rng_for
 from simulator.service import Batched, make_sampler
 from simulator.stats import Series
@@ -198,6 +198,8 @@ class Sources:
         self.rep = replication
         self.tenants = Tenants(cluster)
         self.classes = TaskClasses(workload, model.pools, seed, replication)
+        self.outages: Sequence[Outage] = ()
+        self.lost: list[Task] = []  # what each scheduled outage took down with its node
 
     def start(self) -> None:
         """Schedule every source, streams first, then node lives, then the sampler: this
@@ -215,6 +217,8 @@ class Sources:
             if fm is not None:
                 for node in pool.nodes:
                     env.process(self._node_life(node, fm.mtbf_seconds, fm.mttr_seconds))
+        for outage in self.outages:
+            env.process(self._outage(outage))
         env.process(self._sample_queues())
 
     def _start_stream(self, index: int) -> None:
@@ -258,6 +262,25 @@ class Sources:
             model.node_down(node, env.now)
             yield env.timeout(float(rng.exponential(mttr)))
             model.node_up(node, env.now)
+
+    def _outage(self, outage: Outage) -> Process:
+        """One scheduled failure: `outage.node` goes down at `outage.at`, back `down_for` later
+        (a worker killed on purpose and restarted by its supervisor)."""
+        pools = {p.name: p for p in self.model.pools}
+        if outage.pool not in pools or not 0 <= outage.node < len(pools[outage.pool].nodes):
+            raise ValueError(f"outage: no node {outage.node} in pool {outage.pool!r}")
+        node = pools[outage.pool].nodes[outage.node]
+        env = self.model.env
+        yield env.timeout(outage.at)
+        running, give_up = set(node.running), env.now + outage.on_start_within
+        while env.now < give_up and set(node.running) <= running:
+            running = set(node.running)
+            yield env.timeout(0.01)
+        if node.up:
+            self.lost.extend([*node.running, *node.gate])
+            self.model.node_down(node, env.now)
+            yield env.timeout(outage.down_for)
+            self.model.node_up(node, env.now)
 
     def _sample_queues(self) -> Process:
         """Each pool's queue length, every `series.dt` seconds, for the plots."""

@@ -41,6 +41,20 @@ _NKEYS = len(POOLS) * NPRI
 
 
 @dataclass(frozen=True)
+class Outage:
+    """A node failure at a set time rather than a drawn one: the test-bed kills a worker at
+    a chosen second and the twin must be told the same event to predict its recovery."""
+
+    pool: str
+    node: int  # index of the node in its pool
+    at: float  # seconds from the run's start
+    down_for: float  # seconds until the node is back, empty (its supervisor's restart)
+    on_start_within: float = 0.0
+    """> 0: the failure comes as the node next starts a task, at most this long after `at`
+    (the test-bed kills a worker that way: an idle one's death would test nothing)."""
+
+
+@dataclass(frozen=True)
 class RunLength:
     """How long to run: `tasks` arrivals in total or until time `until`; the first
     `warmup_tasks` arrivals / `warmup_time` seconds are not measured.  After the measured
@@ -124,6 +138,9 @@ class Model:
         # Seconds from an accepted submit to the task joining its queue (None: at once); set by
         # build_model from the workload's `dispatch`. The task holds no thread meanwhile.
         self.dispatch_delay: Callable[[], float] | None = None
+        # (arrival, finish, task) of every task, warm-up included, when a caller asks for it
+        # (simulator/recovery.py reads the throughput around an outage from it); None: not kept.
+        self.finished: list[tuple[float, float, Task]] | None = None
 
         zeros = [0] * _NKEYS
         self.c_arr = list(zeros)
@@ -318,6 +335,8 @@ class Model:
     def _finish(self, task: Task, outcome: int, now: float) -> None:
         task.tenant.active -= 1
         task.cls.pool.nsys -= 1
+        if self.finished is not None:
+            self.finished.append((task.t_arr, now, task))
         if not task.measured:
             return
         k = task.cls.key

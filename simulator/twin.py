@@ -6,12 +6,12 @@ only joins the set-up (simulator/build.py) to the running model (simulator/model
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from runtime.config import ClusterConfig
 from simulator.build import Sources, build_model
-from simulator.model import RunLength
+from simulator.model import Outage, RunLength
 from simulator.results import summarize
 from simulator.workload import Workload
 
@@ -27,9 +27,11 @@ class Twin:
         seed: int = 0,
         replication: int = 0,
         progress: Callable[[int, float], None] | None = None,
+        outages: Sequence[Outage] = (),
     ) -> None:
         self.model = build_model(cluster, workload, length, seed, replication, progress)
         self.sources = Sources(self.model, cluster, workload, seed, replication)
+        self.sources.outages = outages
         self.env = self.model.env
 
     def run(self) -> dict[str, Any]:

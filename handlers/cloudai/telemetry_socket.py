@@ -35,6 +35,8 @@ from runtime.store import ClusterEventRecord, TaskRecord
 from runtime.store.records import CONTAINER_TASK
 
 SCOPES = frozenset({"cluster:read"})
+#: The feed's kinds CloudAI's reference sends (not `task_submitted`, which the feed also records).
+KINDS = frozenset({"task_started", "task_completed", "worker_registered", "worker_disconnected"})
 SNAPSHOT_SECONDS = 1.0  # connections share a snapshot of workers and tasks this long
 
 
@@ -45,6 +47,11 @@ def _timestamp(at: datetime | float) -> str:
 
 def _percent(part: float, whole: float) -> float:
     return round(100.0 * part / whole, 1) if whole > 0 else 0.0
+
+
+def cloudai_wants(event: ClusterEventRecord) -> bool:
+    """CloudAI's part of the feed: its kinds, and of task events only container tasks'."""
+    return event.kind in KINDS and (event.task_id is None or event.task_type == CONTAINER_TASK)
 
 
 def event_message(event: ClusterEventRecord) -> dict[str, Any]:
@@ -183,7 +190,7 @@ async def telemetry(ws: WebSocket, ctx: RequestContext) -> None:
     services = ctx.services
     hub: TelemetryHub = services.telemetry
     await ws.accept()
-    subscriber = await hub.subscribe(ctx.tenant_id, since)
+    subscriber = await hub.subscribe(ctx.tenant_id, since, cloudai_wants)
     ended: list[str] = []
     try:
         # Whichever ends first ends the others: the client leaving, the server closing, or

@@ -89,6 +89,18 @@ def loadtest(
     out: Annotated[Path, typer.Option("--out", help="Directory for the reports, JSON and plots.")] = Path(
         "out/loadtest"
     ),
+    kill_worker_at: Annotated[
+        float | None,
+        typer.Option(
+            "--kill-worker-at",
+            min=0.0,
+            help="SIGKILL a worker's node process this many seconds into each level (not the "
+            "probe); its recovery is measured and the twin predicts it.",
+        ),
+    ] = None,
+    kill_worker: Annotated[
+        int, typer.Option("--kill-worker", min=1, help="Which worker --kill-worker-at kills (1 = first).")
+    ] = 1,
 ) -> None:
     """Start a real cluster on this machine and drive it with Locust at a list of offered loads."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -105,8 +117,18 @@ def loadtest(
         _console.print(f"[red]error:[/red] --{exc}")
         raise typer.Exit(2) from None
     cfg, wl = _load(cluster, workload)
+    if kill_worker_at is not None and kill_worker_at >= seconds:
+        _console.print(f"[red]error:[/red] --kill-worker-at: must be < --seconds ({seconds:g})")
+        raise typer.Exit(2)
     options = BedOptions(
-        protocol=protocol, seconds=seconds, users=users, seed=seed, probe=probe, broker_url=rabbitmq
+        protocol=protocol,
+        seconds=seconds,
+        users=users,
+        seed=seed,
+        probe=probe,
+        broker_url=rabbitmq,
+        kill_worker_at=kill_worker_at,
+        kill_worker=kill_worker - 1,
     )
     columns = [
         TextColumn("{task.description}"),
@@ -138,7 +160,49 @@ def loadtest(
             f"(nominal: threads / mean service = {results['nominal_capacity']:.1f})"
         )
     paths = [out / "results.json", *plot_run(results, out)]
+    if kill_worker_at is not None:
+        from simulator.fidelity import kill_rows
+
+        rows, predictions = kill_rows(cfg, wl, results)
+        print_kills(results)
+        _out.print("the twin, uncalibrated (the workload file as given), told the same kill:")
+        print_fidelity(rows)
+        paths += plot_kills(results, predictions, out)
     _out.print("wrote " + ", ".join(str(p) for p in paths) + f", Locust reports {out}/*/report.html")
+
+
+def print_kills(results: dict[str, Any]) -> None:
+    """What each kill did, as measured."""
+    table = Table("level", "worker", "killed at", "in flight", "restart", "heartbeat timeout")
+    table.add_column("tasks lost")
+    for level in results["levels"]:
+        kill = level.get("kill")
+        if not kill:
+            continue
+        restart = kill["restart_seconds"]
+        table.add_row(
+            level.get("level", ""),
+            kill["worker"],
+            f"{kill.get('at_seconds', 0):.1f}s" if "at_seconds" in kill else kill.get("error") or "-",
+            f"{kill['figures']['in flight']:.0f}" if "figures" in kill else str(len(kill["in_flight"])),
+            f"{restart:.2f}s" if restart is not None else "never",
+            f"{kill['heartbeat_timeout']:g}s",
+            str(kill.get("tasks_lost", "-")),
+        )
+    _out.print(table)
+
+
+def plot_kills(results: dict[str, Any], predictions: dict[str, Any], out: Path) -> list[Path]:
+    from loadtest.bed.plots import plot_recovery
+
+    paths = []
+    for level in results["levels"]:
+        index = str(level["index"])
+        if "figures" in (level.get("kill") or {}) and index in predictions:
+            paths.append(
+                plot_recovery(level["kill"], predictions[index], out / f"recovery-level-{index}.png")
+            )
+    return paths
 
 
 def _read_run(directory: Path) -> tuple[dict[str, Any], list[list[dict[str, Any]]]]:
@@ -164,16 +228,24 @@ def print_fidelity(rows: list[dict[str, Any]]) -> None:
     table = Table("level", "of capacity", "figure", "measured", "predicted", "error", "target")
     for row in rows:
         share = row["share_of_capacity"]
-        unit = (lambda v: f"{v:.1f}/s") if row["figure"] == "throughput" else _ms
-        bound = target(share, row["level"])
-        within = abs(row["error"]) <= bound
+        rate = "throughput" in row["figure"]
+
+        def unit(value: float | None, rate: bool = rate) -> str:
+            return "-" if value is None else f"{value:.1f}/s" if rate else _ms(value)
+
+        bound = target(share, row["level"], row["figure"])
+        error = row["error"]
+        within = error is not None and abs(error) <= bound
+        predicted = unit(row["predicted"])
+        if "predicted_min" in row:  # the twin's runs' spread
+            predicted += f" ({unit(row['predicted_min'])}-{unit(row['predicted_max'])})"
         table.add_row(
             row["level"],
             f"{share * 100:.0f}%" if share else "-",
             row["figure"],
             unit(row["measured"]),
-            unit(row["predicted"]),
-            f"[{'green' if within else 'red'}]{row['error'] * 100:+.1f}%[/]",
+            predicted,
+            f"[{'green' if within else 'red'}]{error * 100:+.1f}%[/]" if error is not None else "-",
             f"{bound * 100:.0f}%",
         )
     _out.print(table)
@@ -198,10 +270,10 @@ def calibrate(
     """Calibrate the twin on a load run (service times, worker and dispatch overheads), then
     predict a load run's levels with it and print the error per figure."""
     from loadtest.bed.plots import plot_fidelity
-    from runtime.config import load_cluster_config
+    from runtime.config import HeartbeatConfig, load_cluster_config
     from simulator.calibration import calibrate as measure
     from simulator.calibration import write_calibration
-    from simulator.fidelity import compare, write_rows
+    from simulator.fidelity import compare, kill_rows, write_rows
     from simulator.workload import Workload, load_workload
 
     calibration_run, records = _read_run(run)
@@ -229,11 +301,125 @@ def calibrate(
     cluster = load_cluster_config(paths["cluster"])
     calibrated = load_workload(paths["workload"])
     rows = compare(cluster, calibrated, validation_run, seed, replications, calibration.hold)
+    # The kill is detected on the validated run's heartbeat, whatever the calibration run's was.
+    heartbeat = HeartbeatConfig.model_validate(validation_run["cluster"].get("heartbeat", {}))
+    killed, predictions = kill_rows(
+        cluster.model_copy(update={"heartbeat": heartbeat}),
+        calibrated,
+        validation_run,
+        seed,
+        replications,
+        calibration.hold,
+    )
+    rows += killed
     print_fidelity(rows)
     written = [
         *paths.values(),
         write_rows(rows, out / "fidelity.json"),
-        plot_fidelity(rows, out / "fidelity.png"),
+        *plot_kills(validation_run, predictions, out),
     ]
+    if unkilled := [r for r in rows if not r["figure"].startswith("kill:")]:
+        written.append(plot_fidelity(unkilled, out / "fidelity.png"))
     note = "validated on " + (f"{validate}" if validate is not None else f"{run} itself (in-sample)")
     _out.print(note + "; wrote " + ", ".join(str(p) for p in written), highlight=False)
+
+
+def plan_verify(
+    slo: Annotated[
+        list[str],
+        typer.Option("--slo", help="Objective the bed can measure, e.g. 'p95 wait <= 0.5s for normal'."),
+    ],
+    rate: Annotated[float, typer.Option("--rate", min=0.1, help="Offered load, tasks/s.")],
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibration",
+            help="A `grey calibrate` output directory: its cluster.yaml and workload.yaml are the "
+            "twin the planner asks. Default: --cluster and --workload as given (uncalibrated).",
+        ),
+    ] = None,
+    cluster: Annotated[
+        Path,
+        typer.Option(
+            "--cluster",
+            help="Cluster config (threads per node; nodes are planned); with "
+            "--calibration, the calibrated one is used.",
+        ),
+    ] = Path("loadtest/bed/cluster.yaml"),
+    workload: Annotated[
+        Path, typer.Option("--workload", help="The workload the bed offers (the twin's format).")
+    ] = Path("loadtest/bed/workload.yaml"),
+    seconds: Annotated[float, typer.Option("--seconds", min=2.0, help="Seconds of arrivals per run.")] = 30.0,
+    users: Annotated[int, typer.Option("--users", min=1, help="Locust users.")] = 32,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the arrivals and of the twin.")] = 1,
+    replications: Annotated[int, typer.Option("--replications", min=2, help="Twin runs per candidate.")] = 5,
+    out: Annotated[Path, typer.Option("--out", help="Directory for the runs and plan.json.")] = Path(
+        "out/plan-verify"
+    ),
+) -> None:
+    """Close the planning loop: the twin names the fewest nodes meeting the objectives at
+    --rate; that cluster is started here and load-tested (it must meet them), then the one a
+    node smaller (it must miss them). Exits 1 if either verdict is not the expected one."""
+    from loadtest.bed.plan import verify_plan
+    from loadtest.bed.run import BedOptions
+    from simulator.slo import parse_slo
+
+    try:
+        slos = [parse_slo(text) for text in slo]
+    except ValueError as exc:
+        _console.print(f"[red]error:[/red] --slo: {exc}")
+        raise typer.Exit(2) from None
+    cfg, bed_workload = _load(cluster, workload)
+    twin_workload = bed_workload
+    if calibration is not None:  # the cluster calibrated on: same threads per node as measured
+        cfg, twin_workload = _load(calibration / "cluster.yaml", calibration / "workload.yaml")
+    options = BedOptions(seconds=seconds, users=users, seed=seed)
+
+    def on_plan(found: dict[str, Any]) -> None:
+        checks = [c for c in found["plan"]["answer"]["checks"] if c["pool"] == "cpu"]
+        shown = ", ".join(f"{c['slo']}: {_ms(c['mean'])}" for c in checks)
+        _out.print(
+            f"plan: {found['nodes']} cpu nodes x {cfg.pool('cpu').threads_per_node} threads at "
+            f"{rate:g}/s ({shown}); load-testing it and {found['nodes'] - 1} nodes",
+            highlight=False,
+        )
+
+    try:
+        found = verify_plan(
+            cfg,
+            twin_workload,
+            bed_workload,
+            slos,
+            rate,
+            options,
+            out,
+            replications=replications,
+            seed=seed,
+            on_plan=on_plan,
+        )
+    except (ValueError, RuntimeError) as exc:
+        _console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    table = Table("nodes", "objective", "twin", "measured", "limit", "verdict", "expected")
+    for trial in found["trials"]:
+        for check in trial["checks"]:
+            expected = trial["named"]
+            table.add_row(
+                f"{trial['nodes']}" + (" (planned)" if trial["named"] else ""),
+                check["slo"],
+                _ms(check["predicted"]),
+                _ms(check["measured"]),
+                _ms(check["limit"]),
+                f"[{'green' if trial['met'] == expected else 'red'}]{'met' if check['met'] else 'missed'}[/]",
+                "met" if expected else "missed (any objective)",
+            )
+    _out.print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "plan-verify.json").write_text(json.dumps(found, indent=1, default=str))
+    verdict = "closed: the planned cluster met the objectives, one node fewer missed them"
+    _out.print(
+        (verdict if found["closed"] else "NOT closed: see the verdicts above")
+        + f"; wrote {out}/plan-verify.json"
+    )
+    if not found["closed"]:
+        raise typer.Exit(1)

@@ -80,3 +80,35 @@ def plot_fidelity(rows: list[dict[str, Any]], path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_recovery(kill: dict[str, Any], predicted: dict[str, Any], path: Path) -> Path:
+    """Completions per second around the kill, measured and as the twin predicts (mean of its
+    runs), with the kill, the heartbeat timeout and each side's recovery marked."""
+    from loadtest.bed.kill import SERIES_WINDOW
+
+    plt = _pyplot()
+    start = SERIES_WINDOW[0]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.step([start + i for i in range(len(kill["series"]))], kill["series"], where="post", label="measured")
+    ax.step(
+        [start + i for i in range(len(predicted["series"]))],
+        predicted["series"],
+        where="post",
+        label="twin (mean of its runs)",
+    )
+    ax.axvline(0, color="red", linestyle=":", label="worker killed")
+    ax.axvline(kill["heartbeat_timeout"], color="grey", linestyle=":", label="heartbeat timeout")
+    for value, style, label in (
+        (kill["figures"].get("recovery"), "--", "recovered (measured)"),
+        (predicted["mean"].get("recovery"), "-.", "recovered (twin)"),
+    ):
+        if value is not None:
+            ax.axvline(value, color="black", linestyle=style, label=label)
+    ax.set_xlabel("seconds from the kill")
+    ax.set_ylabel("completions per second")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -27,6 +27,7 @@ class TaskRecord:
     started: float | None
     completed: float | None
     execution: float | None  # seconds the function ran (the worker's execution_time_ms)
+    task_id: str | None = None  # (absent from runs recorded before it was kept)
 
     @property
     def wait(self) -> float | None:
@@ -50,11 +51,13 @@ def read_records(engine: Any, labels: dict[str, str]) -> list[TaskRecord]:
     from runtime.store.schema import tasks
 
     columns = [tasks.c[name] for name in ("priority", "status", "labels", "created_at", "started_at")]
-    columns += [tasks.c.completed_at, tasks.c.execution_time_ms]
+    columns += [tasks.c.completed_at, tasks.c.execution_time_ms, tasks.c.task_id]
     stmt = select(*columns).where(tasks.c.created_at.is_not(None))
     found = []
     with engine.connect() as conn:
-        for priority, status, task_labels, created, started, completed, execution_ms in conn.execute(stmt):
+        for priority, status, task_labels, created, started, completed, execution_ms, task_id in conn.execute(
+            stmt
+        ):
             task_labels = task_labels or {}
             if any(task_labels.get(key) != value for key, value in labels.items()):
                 continue
@@ -67,6 +70,7 @@ def read_records(engine: Any, labels: dict[str, str]) -> list[TaskRecord]:
                     started=started.timestamp() if started else None,
                     completed=completed.timestamp() if completed else None,
                     execution=execution_ms / 1000 if execution_ms is not None else None,
+                    task_id=task_id,
                 )
             )
     found.sort(key=lambda r: r.created)

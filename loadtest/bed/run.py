@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cluster import GreyCluster, PostgresDatabase, RedisServer
+from loadtest.bed.kill import WorkerKill
 from loadtest.bed.locust_run import start_locust, submit_stats
 from loadtest.bed.processes import CpuMeter
 from loadtest.bed.records import TaskRecord, figures, read_records, records_to_json
@@ -68,6 +69,8 @@ class BedOptions:
     probe: float = 1.5  # the capacity probe offers this x the nominal capacity
     broker_url: str | None = None  # default: a redis-server of its own
     drain_seconds: float = 120.0
+    kill_worker_at: float | None = None  # seconds into each measured level: SIGKILL a worker node
+    kill_worker: int = 0  # which worker (0-based)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -122,8 +125,10 @@ def run_level(
     options: BedOptions,
     out: Path,
     progress: Progress | None = None,
+    kill: WorkerKill | None = None,
 ) -> tuple[dict[str, Any], list[TaskRecord]]:
-    """One level: schedule, Locust, drain, read. Returns its figures and its task records."""
+    """One level: schedule, Locust, drain, read. Returns its figures and its task records.
+    With `kill`, a worker's node process is killed during it (started with Locust)."""
     labels = {"bed": run_id, "level": str(index)}
     arrivals = draw_schedule(workload, rate, options.seconds, options.seed * 1000 + index)
     schedule = write_schedule(arrivals, out / "schedule.json")
@@ -141,6 +146,8 @@ def run_level(
         out=out,
     )
     started = time.monotonic()
+    if kill is not None:
+        kill.start()
     while locust.poll() is None:
         if progress is not None:
             progress("submitting", min(time.monotonic() - started, options.seconds), options.seconds)
@@ -154,6 +161,8 @@ def run_level(
         if left == 0 or time.monotonic() > deadline:
             break
         time.sleep(0.5)
+    if kill is not None:
+        kill.join()
     result = {
         "index": index,
         "offered_rate": rate,
@@ -166,6 +175,8 @@ def run_level(
         "report": str(out / "report.html"),
         "records": f"{out.name}/records.json",
     }
+    if kill is not None:
+        result["kill"] = kill.measured(records, options.extra.get("heartbeat_timeout", 15.0))
     (out / "records.json").write_text(json.dumps(records_to_json(records)))
     return result, records
 
@@ -209,6 +220,7 @@ def run_bed(
         "nominal_capacity": nominal_capacity(cluster, workload),
         "levels": [],
     }
+    options.extra["heartbeat_timeout"] = cluster.heartbeat.timeout_seconds
     with running_cluster(cluster_file, cluster, out / "cluster", options.broker_url) as grey:
         capacity = None
         index = 0
@@ -225,7 +237,12 @@ def run_bed(
         for level in levels:
             rate = level.value * capacity if level.of_capacity and capacity else level.value
             hook = progress(f"level {level} = {rate:.1f}/s") if progress else None
-            result, _ = run_level(grey, workload, rate, index, run_id, options, out / f"level-{index}", hook)
+            kill = None
+            if options.kill_worker_at is not None:
+                kill = WorkerKill(grey, options.kill_worker, options.kill_worker_at)
+            result, _ = run_level(
+                grey, workload, rate, index, run_id, options, out / f"level-{index}", hook, kill
+            )
             result["level"] = str(level)
             results["levels"].append(result)
             index += 1

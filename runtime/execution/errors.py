@@ -20,6 +20,13 @@ class ExecutionError(Exception):
         self.details = details
 
 
+class CodedError(ExecutionError):
+    """An error that names the internal API code it becomes (`code`), so a subsystem with many
+    refusals (placement, serving) needs no table in the gateway: it maps `code` as it is."""
+
+    code = "internal_error"
+
+
 class InvalidPayload(ExecutionError):
     """The task could never run as submitted: unknown function, data that does not fit, ..."""
 

@@ -19,6 +19,8 @@ DRAMATIQ_PRIORITY = {priority: rank for rank, priority in enumerate(PRIORITIES)}
 #: Idle poll ceiling per priority (ms) for polling brokers (Redis): urgent queues are
 #: looked at more often, so a critical task is fetched within ~20 ms of its submit (each
 #: idle poll is a Redis round trip: a worker's eight idle queues cost ~7% of a core).
+#: On Redis an idle consumer waits this long on its queue's doorbell, which a send rings
+#: (brokers/redis.py): this is then the longest wait, when the doorbell is not heard.
 IDLE_POLL_MS = {"critical": 20, "high": 40, "normal": 100, "low": 100}
 
 TASK_ACTOR = "grey_task"

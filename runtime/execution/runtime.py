@@ -21,6 +21,7 @@ from runtime.execution import brokers
 from runtime.execution.actors import Dispatch, retry_when
 from runtime.execution.batches import send_missing_items
 from runtime.execution.events import EventBus, open_bus
+from runtime.execution.functions import load_builtins
 from runtime.execution.intake import Intake
 from runtime.execution.nodes import DOWN, NodeAgent, NodeSpec, Reaper
 from runtime.execution.queues import all_queues
@@ -91,6 +92,9 @@ class Runtime:
         if self.started:
             return
         self.started = True
+        # Task modules load now (seconds: numpy and friends), not in the first submit's
+        # check, which runs on the gateway's event loop.
+        load_builtins()
         self.bus.start()
         own: list[str] = []
         if gateway_node_id is not None:

@@ -39,6 +39,7 @@ from runtime.execution.containers.sweep import sweep
 from runtime.execution.containers.task import ContainerTasks
 from runtime.execution.events import EventBus
 from runtime.execution.executor import Executor
+from runtime.execution.functions import load_builtins
 from runtime.execution.gpu import GpuDevice, refresh
 from runtime.execution.interrupts import GRACE_SECONDS, Interrupter
 from runtime.execution.nodes import ACCEPTING, DRAINING, NodeAgent, NodeSpec, Reaper, ResourceGate, hostname
@@ -220,6 +221,8 @@ class WorkerPool:
             sweep(ContainerRunner(self.container_settings), self.store)
 
     def start(self) -> WorkerPool:
+        # Task modules (numpy and friends: seconds) load now, not under the first task.
+        load_builtins()
         self._sweep_containers()
         if not self.options.placement_only:
             # A placement-only node (grey serve's in-process node1) shares its process with

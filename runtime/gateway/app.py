@@ -19,6 +19,7 @@ from grpclib.server import Server
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.gateway.contracts import ApiContract, base_path, enabled, ports
+from runtime.gateway.dashboard.app import build_dashboard
 from runtime.gateway.dispatch import Dispatcher
 from runtime.gateway.grpc.server import build_grpc_server
 from runtime.gateway.rest.app import build_rest_app
@@ -29,6 +30,7 @@ from runtime.services.auth import SCOPES
 from runtime.settings import Settings
 
 ADMIN_TENANT = "default"
+DASHBOARD_PATH = "/dashboard"  # on the primary API's REST listener (Grey Distributed's)
 
 
 @dataclass
@@ -138,6 +140,33 @@ class Platform:
             )
         return found
 
+    def rest_apps(self) -> dict[int, dict[str, ASGIApp]]:
+        """What each REST port serves, by base path: every API's REST app, and the dashboard
+        at /dashboard on the primary API's listener."""
+        by_port: dict[int, dict[str, ASGIApp]] = {}
+        for listener in self.listeners():
+            if listener.transport == "REST":
+                by_port.setdefault(listener.port, {})[listener.base_path] = self.gateways[listener.api].rest
+        dashboard = self.dashboard_listener()
+        if dashboard is not None:
+            by_port[dashboard.port][DASHBOARD_PATH] = build_dashboard(
+                self.services, secure=bool(dashboard.tls)
+            )
+        return by_port
+
+    def dashboard_listener(self) -> Listener | None:
+        """The REST listener the dashboard shares (the primary API's, at /dashboard/); None
+        when another API's base path is /dashboard already."""
+        for listener in self.listeners():
+            if listener.api == self.primary.contract.name and listener.transport == "REST":
+                taken = [
+                    other.base_path
+                    for other in self.listeners()
+                    if other.port == listener.port and other.transport == "REST"
+                ]
+                return None if DASHBOARD_PATH in taken else listener
+        return None
+
     def start_runtime(self, worker_threads: int | None = None) -> None:
         """Starts nodes, recovery and in-process workers; `build` alone starts nothing."""
         self.services.start_runtime(worker_threads)
@@ -158,13 +187,11 @@ class Platform:
         grace = settings.shutdown_grace_seconds
         listeners = self.listeners()
         tls = server_tls(settings)  # None: plain HTTP and h2c
-        by_port: dict[int, dict[str, ASGIApp]] = {}
-        sockets = []
-        for listener in listeners:
-            if listener.transport == "REST":
-                if listener.port not in by_port:
-                    sockets.append(_bind(listener.host, listener.port))
-                by_port.setdefault(listener.port, {})[listener.base_path] = self.gateways[listener.api].rest
+        by_port = self.rest_apps()
+        sockets = [
+            _bind(next(li.host for li in listeners if li.port == port and li.transport == "REST"), port)
+            for port in by_port
+        ]
         config = uvicorn.Config(
             _ByPort(by_port),
             loop="none",
@@ -311,6 +338,10 @@ def serve(settings: Settings) -> None:
     if tee:
         where += f" + {tee} (tee pool, sgx-sim simulation)"
     print(f"Broker {services.runtime.kind}, {where}")
+    dashboard = platform.dashboard_listener()
+    if dashboard is not None:
+        scheme = "https" if dashboard.tls else "http"
+        print(f"Dashboard  {scheme}://{dashboard.host}:{dashboard.port}{DASHBOARD_PATH}/")
     try:
         uvloop.run(platform.serve())
     except KeyboardInterrupt:

@@ -11,14 +11,13 @@ import logging
 
 from runtime.api.errors import ApiError
 from runtime.execution.errors import (
+    CodedError,
     ExecutionError,
     InvalidPayload,
     NotSent,
     Unschedulable,
     broker_unavailable,
 )
-from runtime.execution.placement.errors import PlacementError
-from runtime.execution.serving.errors import ServingError
 from runtime.services.auth import InvalidCredentials
 from runtime.services.ratelimit import RateLimited
 from runtime.services.streams import TooManyStreams
@@ -46,6 +45,8 @@ def as_api_error(error: Exception) -> ApiError:
     """The answer for `error`; anything unforeseen is logged and answered `internal_error`."""
     if isinstance(error, ApiError):
         return error
+    if isinstance(error, CodedError):  # placement, serving: each error names its code
+        return ApiError(error.code, error.message, error.details)
     if isinstance(error, ExecutionError):
         answer = ApiError(EXECUTION_CODES[type(error)], error.message, error.details)
         if isinstance(error, NotSent):
@@ -68,10 +69,6 @@ def as_api_error(error: Exception) -> ApiError:
             },
             headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_SECONDS)},
         )
-    if isinstance(error, PlacementError):  # gswarm placement: each error names its code
-        return ApiError(error.code, error.message, error.details)
-    if isinstance(error, ServingError):  # gswarm serving: each error names its code
-        return ApiError(error.code, error.message, error.details)
     if isinstance(error, ModelExists):
         return ApiError("conflict", str(error), {"model_name": error.name})
     if isinstance(error, TooManyStreams):

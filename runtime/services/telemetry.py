@@ -1,11 +1,14 @@
-"""The cluster-event feed of one gateway process: what /ws/telemetry connections receive.
+"""The cluster-event feed of one gateway process: what /ws/telemetry and the dashboard's
+live socket receive.
 
 Events are rows of `cluster_events` (runtime/store/cluster_events.py), written by triggers
 in whichever process changed a task or node, so every gateway process reads the same
 sequence: a poller (running only while a connection is open) reads the rows above its
 cursor every `poll_seconds` and hands each to the subscribers allowed to see it (task
-events: the task's tenant; worker events: everyone). A subscriber's queue is bounded: one
-that falls `queue_size` messages behind is marked overflowed, and its connection closes.
+events: the task's tenant; worker events: everyone) and wanting it: the feed records every
+task type, and a subscriber may pass a filter (CloudAI's: container tasks, its own kinds),
+so what it does not want never takes room in its queue. A subscriber's queue is bounded:
+one that falls `queue_size` messages behind is marked overflowed, and its connection closes.
 
 A reconnecting client names the last `seq` it saw and gets what followed from the
 retained rows; when those no longer reach back that far, it is told to resync.
@@ -68,20 +71,28 @@ class Resync:
 
 
 Item = ClusterEventRecord | Resync
+#: Which of the events its tenant may see a subscriber wants (None: all of them).
+EventFilter = Callable[[ClusterEventRecord], bool]
 
 
 class Subscriber:
     """One connection's bounded queue of events (and the sequence it has reached)."""
 
-    def __init__(self, tenant_id: str, queue_size: int, last_seq: int) -> None:
+    def __init__(
+        self, tenant_id: str, queue_size: int, last_seq: int, wants: EventFilter | None = None
+    ) -> None:
         self.tenant_id = tenant_id
+        self.wants = wants
         self.queue: asyncio.Queue[Item] = asyncio.Queue(queue_size)
         self.last_seq = last_seq  # the newest event handed to this subscriber (or skipped)
         self.overflowed = asyncio.Event()
         self.loop = asyncio.get_running_loop()
 
     def sees(self, event: ClusterEventRecord) -> bool:
-        return event.tenant_id is None or event.tenant_id == self.tenant_id
+        """Whether the event is the tenant's (or everyone's) and one this subscriber wants."""
+        if event.tenant_id is not None and event.tenant_id != self.tenant_id:
+            return False
+        return self.wants is None or self.wants(event)
 
     def offer(self, item: Item) -> None:
         """Queue `item`; a full queue marks the subscriber overflowed (its reader is too slow)."""
@@ -119,14 +130,17 @@ class TelemetryHub:
 
     # -- subscribing -----------------------------------------------------------------
 
-    async def subscribe(self, tenant_id: str, since: int | None = None) -> Subscriber:
-        """A subscriber of the tenant; with `since`, first what followed that seq (or a
-        `Resync` when the retained events do not reach back to it)."""
+    async def subscribe(
+        self, tenant_id: str, since: int | None = None, wants: EventFilter | None = None
+    ) -> Subscriber:
+        """A subscriber of the tenant (of the events `wants` accepts, if given); with `since`,
+        first what followed that seq (or a `Resync` when the retained events do not reach
+        back to it)."""
         self._bind()
         async with self._lock:
             cursor = self.cursor if self.cursor is not None else await self._start_cursor()
             start = cursor if since is None else min(since, cursor)
-            subscriber = Subscriber(tenant_id, self.settings.queue_size, start)
+            subscriber = Subscriber(tenant_id, self.settings.queue_size, start, wants)
             if since is not None and since < cursor:
                 await self._replay(subscriber, since)
             self.subscribers.add(subscriber)

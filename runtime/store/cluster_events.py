@@ -1,11 +1,24 @@
-"""The cluster's event sequence: `task_started`, `task_completed`, `worker_registered`,
-`worker_disconnected`, each with a global, increasing `seq` (what /ws/telemetry replays).
+"""The cluster's event sequence: `task_submitted`, `task_started`, `task_completed`,
+`worker_registered`, `worker_disconnected`, each with a global, increasing `seq` (what
+/ws/telemetry and the dashboard's live socket replay).
 
 Rows are written by triggers, in the transaction of the change they report (like the
-webhook outbox): every writer of a task's or node's status — executor, cancel, reconciler,
-node registry — records them without a Python statement on the hot path. Only container
-tasks (type `container`, CloudAI's) are recorded, so other tasks pay one WHEN test per
-transition. Retention is bounded: `prune` keeps the last N rows younger than an age.
+webhook outbox): every writer of a task's or node's status — intake, executor, cancel,
+reconciler, node registry — records them without a Python statement on the hot path and
+without a commit of its own. Every task type is recorded, with its `task_type`, so each
+reader picks what it serves (CloudAI's /ws/telemetry: container tasks only). A task costs
+three small row inserts: at insert, at running, at its ending.
+
+Retention is bounded: `prune` keeps the newest RETENTION_EVENTS rows younger than
+RETENTION_SECONDS. The count is what bounds a reconnecting client's replay at high
+throughput: 3 events a task at a few thousand tasks a second (batch submits) is ~10,000
+events a second, so the old default of 10,000 covered about a second of outage. 500,000
+rows (~155 bytes each in SQLite, ~80 MB; restored by the pruner every PRUNE_EVERY_SECONDS)
+cover ~50 s at that rate, minutes at the REST path's hundreds of tasks a second, and the
+whole RETENTION_SECONDS below ~140 events a second.
+
+The tables are created fresh with each store (no migrations): an existing store gains the
+`task_type` column only when it is created anew.
 """
 
 from __future__ import annotations
@@ -32,12 +45,11 @@ from sqlalchemy import (
     select,
 )
 
-from runtime.store.records import CONTAINER_TASK
 from runtime.store.schema import metadata
 
 #: Retention (`GREY_TELEMETRY_RETENTION_EVENTS`, `GREY_TELEMETRY_RETENTION_SECONDS`): the
 #: coordinator keeps the newest this many events, none older than this age.
-RETENTION_EVENTS = int(os.environ.get("GREY_TELEMETRY_RETENTION_EVENTS") or 10_000)
+RETENTION_EVENTS = int(os.environ.get("GREY_TELEMETRY_RETENTION_EVENTS") or 500_000)
 RETENTION_SECONDS = float(os.environ.get("GREY_TELEMETRY_RETENTION_SECONDS") or 3600.0)
 #: The coordinator prunes at most this often.
 PRUNE_EVERY_SECONDS = 60.0
@@ -53,6 +65,7 @@ cluster_events = Table(
     Column("kind", String, nullable=False),
     Column("tenant_id", String, nullable=True),  # task events: only this tenant sees them
     Column("task_id", String, nullable=True),
+    Column("task_type", String, nullable=True),  # task events: the task's type (worker events: NULL)
     Column("node_id", String, nullable=True),  # the worker (a task's: where it ran)
     Column("status", String, nullable=True),  # the task's or node's status after the change
     Column("at", Float, nullable=False),  # seconds since the epoch, the database's clock
@@ -60,14 +73,13 @@ cluster_events = Table(
     sqlite_autoincrement=True,
 )
 
-_COLUMNS = "kind, tenant_id, task_id, node_id, status, at"
+_COLUMNS = "kind, tenant_id, task_id, task_type, node_id, status, at"
+_TASK_VALUES = "NEW.tenant_id, NEW.task_id, NEW.type, NEW.executed_on, NEW.status"
+_NODE_VALUES = "NULL, NULL, NULL, NEW.node_id, NEW.status"
 _ENDINGS = ", ".join(f"'{status}'" for status in ENDINGS)
 _TASK_KIND = "CASE WHEN NEW.status = 'running' THEN 'task_started' ELSE 'task_completed' END"
 _NODE_KIND = "CASE WHEN NEW.status = 'down' THEN 'worker_disconnected' ELSE 'worker_registered' END"
-_TASK_WHEN = (
-    f"NEW.type = '{CONTAINER_TASK}' AND NEW.status IS {{distinct}} OLD.status "
-    f"AND NEW.status IN ('running', {_ENDINGS})"
-)
+_TASK_WHEN = f"NEW.status IS {{distinct}} OLD.status AND NEW.status IN ('running', {_ENDINGS})"
 _NODE_WHEN = (
     "NEW.role = 'worker' AND NEW.status IS {distinct} OLD.status "
     "AND (NEW.status = 'down' OR OLD.status = 'down')"
@@ -76,25 +88,31 @@ _SQLITE_NOW = "(julianday('now') - 2440587.5) * 86400.0"
 
 _SQLITE = (
     "DROP TRIGGER IF EXISTS tasks_cluster_events",
+    "DROP TRIGGER IF EXISTS tasks_cluster_events_insert",
     "DROP TRIGGER IF EXISTS nodes_cluster_events_insert",
     "DROP TRIGGER IF EXISTS nodes_cluster_events_update",
     f"""CREATE TRIGGER tasks_cluster_events AFTER UPDATE OF status ON tasks FOR EACH ROW
     WHEN {_TASK_WHEN.format(distinct="NOT")}
     BEGIN
       INSERT INTO cluster_events ({_COLUMNS})
-      VALUES ({_TASK_KIND}, NEW.tenant_id, NEW.task_id, NEW.executed_on, NEW.status, {_SQLITE_NOW});
+      VALUES ({_TASK_KIND}, {_TASK_VALUES}, {_SQLITE_NOW});
+    END""",
+    f"""CREATE TRIGGER tasks_cluster_events_insert AFTER INSERT ON tasks FOR EACH ROW
+    BEGIN
+      INSERT INTO cluster_events ({_COLUMNS})
+      VALUES ('task_submitted', {_TASK_VALUES}, {_SQLITE_NOW});
     END""",
     f"""CREATE TRIGGER nodes_cluster_events_insert AFTER INSERT ON nodes FOR EACH ROW
     WHEN NEW.role = 'worker'
     BEGIN
       INSERT INTO cluster_events ({_COLUMNS})
-      VALUES ({_NODE_KIND}, NULL, NULL, NEW.node_id, NEW.status, {_SQLITE_NOW});
+      VALUES ({_NODE_KIND}, {_NODE_VALUES}, {_SQLITE_NOW});
     END""",
     f"""CREATE TRIGGER nodes_cluster_events_update AFTER UPDATE OF status ON nodes FOR EACH ROW
     WHEN {_NODE_WHEN.format(distinct="NOT")}
     BEGIN
       INSERT INTO cluster_events ({_COLUMNS})
-      VALUES ({_NODE_KIND}, NULL, NULL, NEW.node_id, NEW.status, {_SQLITE_NOW});
+      VALUES ({_NODE_KIND}, {_NODE_VALUES}, {_SQLITE_NOW});
     END""",
 )
 
@@ -103,21 +121,30 @@ _POSTGRESQL = (
     f"""CREATE OR REPLACE FUNCTION tasks_cluster_events() RETURNS trigger LANGUAGE plpgsql AS $b$
     BEGIN
       INSERT INTO cluster_events ({_COLUMNS})
-      VALUES ({_TASK_KIND}, NEW.tenant_id, NEW.task_id, NEW.executed_on, NEW.status, {_PG_NOW});
+      VALUES ({_TASK_KIND}, {_TASK_VALUES}, {_PG_NOW});
+      RETURN NULL;
+    END $b$""",
+    f"""CREATE OR REPLACE FUNCTION tasks_cluster_events_insert() RETURNS trigger LANGUAGE plpgsql AS $b$
+    BEGIN
+      INSERT INTO cluster_events ({_COLUMNS})
+      VALUES ('task_submitted', {_TASK_VALUES}, {_PG_NOW});
       RETURN NULL;
     END $b$""",
     f"""CREATE OR REPLACE FUNCTION nodes_cluster_events() RETURNS trigger LANGUAGE plpgsql AS $b$
     BEGIN
       INSERT INTO cluster_events ({_COLUMNS})
-      VALUES ({_NODE_KIND}, NULL, NULL, NEW.node_id, NEW.status, {_PG_NOW});
+      VALUES ({_NODE_KIND}, {_NODE_VALUES}, {_PG_NOW});
       RETURN NULL;
     END $b$""",
     "DROP TRIGGER IF EXISTS tasks_cluster_events ON tasks",
+    "DROP TRIGGER IF EXISTS tasks_cluster_events_insert ON tasks",
     "DROP TRIGGER IF EXISTS nodes_cluster_events_insert ON nodes",
     "DROP TRIGGER IF EXISTS nodes_cluster_events_update ON nodes",
     f"""CREATE TRIGGER tasks_cluster_events AFTER UPDATE OF status ON tasks FOR EACH ROW
     WHEN ({_TASK_WHEN.format(distinct="DISTINCT FROM")})
     EXECUTE FUNCTION tasks_cluster_events()""",
+    """CREATE TRIGGER tasks_cluster_events_insert AFTER INSERT ON tasks FOR EACH ROW
+    EXECUTE FUNCTION tasks_cluster_events_insert()""",
     """CREATE TRIGGER nodes_cluster_events_insert AFTER INSERT ON nodes FOR EACH ROW
     WHEN (NEW.role = 'worker') EXECUTE FUNCTION nodes_cluster_events()""",
     f"""CREATE TRIGGER nodes_cluster_events_update AFTER UPDATE OF status ON nodes FOR EACH ROW
@@ -142,6 +169,7 @@ class ClusterEventRecord:
     kind: str
     tenant_id: str | None
     task_id: str | None
+    task_type: str | None  # the task's type (task events only)
     node_id: str | None
     status: str | None
     at: float  # seconds since the epoch

@@ -13,34 +13,20 @@ is missing, and fails when CI is set. About a minute on two cores.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from bench.cluster import POSTGRES_ADMIN_URL
 from loadtest.bed.run import BedOptions, Level, run_bed
-from loadtest.chaos.suite import postgres_problem
 from runtime.config import ClusterConfig
 from simulator.calibration import calibrate, write_calibration
 from simulator.fidelity import compare
 from simulator.workload import Workload, load_workload
+from tests.e2e.bed import require_bed
 
 # Bounds of this small run (8 s per level, one replication of reality): throughput and the
 # median end-to-end time within 20 %; the 10 % targets hold for the full-length runs
 # of `grey loadtest` + `grey calibrate` (docs/simulator.md).
 BOUNDS = {"throughput": 0.20, "e2e p50": 0.20}
-
-
-def _missing() -> list[str]:
-    missing = []
-    if shutil.which("redis-server") is None:
-        missing.append("redis-server is not on PATH (apt-get install redis-server)")
-    if problem := postgres_problem(POSTGRES_ADMIN_URL):
-        missing.append(problem)
-    return missing
 
 
 def _cluster(path: Path) -> ClusterConfig:
@@ -73,11 +59,7 @@ def _only(run: dict[str, Any], indices: list[int]) -> dict[str, Any]:
 
 
 def test_calibrated_twin_predicts_an_unseen_level_of_a_real_cluster(tmp_path: Path) -> None:
-    if missing := _missing():
-        message = "the test-bed needs " + "; ".join(missing)
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_bed()
     cluster_file, workload_file = tmp_path / "cluster.yaml", tmp_path / "workload.yaml"
     cluster, workload = _cluster(cluster_file), _workload(workload_file)
     options = BedOptions(seconds=8.0, users=16, seed=5, probe=1.5)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
+from handlers.cloudai.telemetry_socket import cloudai_wants
 from runtime.gateway.app import Platform
 from runtime.services import Services
 from runtime.services.telemetry import Resync, Subscriber
@@ -36,34 +37,54 @@ async def test_changes_become_numbered_events_in_order(services: Services) -> No
     seed_worker(services, "w-1")
     seed_task(services, status="completed", worker="w-1")
     seed_task(services, status="failed", worker="w-1")
-    seed_task(services, status="pending")  # no event: not started
+    seed_task(services, status="pending")  # submitted, not started
     services.store.nodes.set_status("w-1", "down")
     events = services.store.cluster_events.after(0)
     assert [(e.kind, e.status) for e in events] == [
         ("worker_registered", "active"),
+        ("task_submitted", "pending"),
         ("task_started", "running"),
         ("task_completed", "completed"),
+        ("task_submitted", "pending"),
         ("task_started", "running"),
         ("task_completed", "failed"),
+        ("task_submitted", "pending"),
         ("worker_disconnected", "down"),
     ]
     seqs = [e.seq for e in events]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    assert events[1].tenant_id == "acme" and events[1].node_id == "w-1"
-    assert events[0].tenant_id is None
+    assert events[2].tenant_id == "acme" and events[2].node_id == "w-1"
+    assert events[2].task_type == "container"
+    assert events[0].tenant_id is None and events[0].task_type is None
 
 
-async def test_other_apis_tasks_are_not_recorded(services: Services) -> None:
-    seed_task(services, status="completed", type="echo")
-    assert services.store.cluster_events.after(0) == []
+async def test_cloudais_filter_takes_only_container_tasks_and_its_own_kinds(services: Services) -> None:
+    hub = services.telemetry
+    cloudai = await hub.subscribe("acme", wants=cloudai_wants)
+    everything = await hub.subscribe("acme")
+    seed_task(services, status="completed", type="stateless", worker="w-1")
+    container = seed_task(services, status="completed", worker="w-1")
+    seed_worker(services, "w-2")
+    assert await hub.poll_once() == 7
+    assert [(e.kind, e.task_id) for e in _drain(cloudai)] == [
+        ("task_started", container.task_id),
+        ("task_completed", container.task_id),
+        ("worker_registered", None),
+    ]
+    assert [e.kind for e in _drain(everything)].count("task_submitted") == 2
+    assert cloudai.last_seq == everything.last_seq  # both have passed the same sequence
 
 
 async def test_a_subscriber_gets_what_happens_after_it_subscribed(services: Services) -> None:
     seed_worker(services, "w-old")
     subscriber = await services.telemetry.subscribe("acme")
     seed_task(services, status="completed", worker="w-1")
-    assert await services.telemetry.poll_once() == 2
-    assert _kinds(_drain(subscriber)) == [("task_started", "running"), ("task_completed", "completed")]
+    assert await services.telemetry.poll_once() == 3
+    assert _kinds(_drain(subscriber)) == [
+        ("task_submitted", "pending"),
+        ("task_started", "running"),
+        ("task_completed", "completed"),
+    ]
     services.telemetry.unsubscribe(subscriber)
 
 
@@ -73,7 +94,11 @@ async def test_task_events_reach_only_their_tenant_and_worker_events_everyone(se
     seed_task(services, tenant="acme", status="running", worker="w-1")
     seed_worker(services, "w-2")
     await hub.poll_once()
-    assert _kinds(_drain(acme)) == [("task_started", "running"), ("worker_registered", "active")]
+    assert _kinds(_drain(acme)) == [
+        ("task_submitted", "pending"),
+        ("task_started", "running"),
+        ("worker_registered", "active"),
+    ]
     assert _kinds(_drain(other)) == [("worker_registered", "active")]
     assert acme.last_seq == other.last_seq  # both have passed the same sequence
 
@@ -84,14 +109,14 @@ async def test_a_reconnecting_client_gets_what_it_missed_and_no_more(services: S
     seed_task(services, status="completed", worker="w-1")
     await hub.poll_once()
     seen = _drain(first)
-    last = seen[0].seq  # it saw task_started, then went away
+    last = seen[1].seq  # it saw task_submitted and task_started, then went away
     hub.unsubscribe(first)
     seed_worker(services, "w-2")
     await hub.poll_once()
     again = await hub.subscribe("acme", since=last)
     replayed = _drain(again)
     assert _kinds(replayed) == [("task_completed", "completed"), ("worker_registered", "active")]
-    assert replayed[0].seq == seen[1].seq
+    assert replayed[0].seq == seen[2].seq
 
 
 async def test_a_client_older_than_the_retained_events_is_told_to_resync(services: Services) -> None:
@@ -179,6 +204,25 @@ def test_events_are_pushed_as_they_happen_and_replayed_after_a_reconnect(every_a
     assert [m["type"] for m in events] == ["task_completed", "worker_registered"]
     assert events[0]["data"]["status"] == "completed" and events[0]["data"]["outcome"] == "completed"
     assert events[0]["seq"] > last and events[1]["seq"] > events[0]["seq"]
+
+
+@SQLITE
+def test_the_socket_sends_only_container_tasks_and_never_a_submit(every_api: Platform) -> None:
+    """The feed records every task type and submits too; CloudAI's socket sends what it
+    always has: container tasks' starts and ends."""
+    services = every_api.services
+    _fast(services, interval_seconds=30.0)
+    with _connect(every_api, headers=headers_for(services, "acme")) as ws:
+        ws.receive_json()
+        other = seed_task(services, status="completed", type="stateless", worker="w-1")
+        container = seed_task(services, status="completed", worker="w-1")
+        messages = [ws.receive_json() for _ in range(2)]
+    assert [(m["type"], m["data"]["task_id"]) for m in messages] == [
+        ("task_started", container.task_id),
+        ("task_completed", container.task_id),
+    ]
+    kinds = [(e.kind, e.task_id) for e in services.store.cluster_events.after(0)]
+    assert ("task_submitted", other.task_id) in kinds and ("task_completed", other.task_id) in kinds
 
 
 @SQLITE

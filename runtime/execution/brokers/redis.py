@@ -7,29 +7,72 @@ Dramatiq's own dispatch script with the arguments Dramatiq gives it
 reads, and stock workers share it. (Batching acks the same way was
 tried and measured: workers' acks seldom coincide, and it gained nothing.)
 
-Also: urgent queues are polled more often while idle (see queues.IDLE_POLL_MS).
+Doorbells: a consumer that finds its queue empty waits on the queue's doorbell (a Redis
+list, `BLPOP`) instead of sleeping through its idle poll; whoever sends to the queue rings
+it in the same round trip as the message. A doorbell is only a hint (the message is in
+the queue either way): a ring nobody hears costs one extra fetch, a missed one at most
+the idle poll of today (queues.IDLE_POLL_MS, the longest a consumer waits). The wait runs
+on a client of its own with short timeouts and no retries; when Redis fails it, the
+consumer sleeps like a stock one and tries its doorbell again after `BELL_RETRY_SECONDS`,
+so a Redis restart never leaves a consumer waiting on a dead connection.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from typing import Any
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import current_millis
+import redis
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import compute_backoff, current_millis
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
+from redis.retry import Retry
 
 from runtime.execution.brokers.outgoing import Outgoing
 from runtime.execution.queues import IDLE_POLL_MS, priority_of_queue
 
+logger = logging.getLogger("grey.broker")
+
 #: Idle poll ceiling of the delay queues (ms), whatever their priority.
 DELAY_QUEUE_POLL_MS = 100
+#: A doorbell key: the queue's key with this suffix (`dramatiq:cpu.normal.bell`).
+BELL_SUFFIX = ".bell"
+#: A doorbell holds at most this many rings (one wakes one waiting consumer), and is
+#: forgotten this long after its last ring.
+BELL_RINGS, BELL_TTL_MS = 4, 60_000
+#: After Redis failed a doorbell wait, consumers poll (as stock Dramatiq) this long.
+BELL_RETRY_SECONDS = 1.0
+#: The doorbell client's socket timeouts (s): a wait is at most an idle poll (<= 0.1 s),
+#: so a Redis that hangs or vanishes is noticed within this, never waited on for ever.
+BELL_SOCKET_TIMEOUT = 1.0
+
+
+def bell_key(namespace: str, queue_name: str) -> str:
+    return f"{namespace}:{queue_name}{BELL_SUFFIX}"
+
+
+def _rings(queue_name: str) -> bool:
+    """Delay queues have no doorbell: their messages wait for their time anyway."""
+    return not queue_name.endswith(".DQ")
 
 
 class GreyRedisBroker(RedisBroker):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._pipelines = threading.local()
+        kwargs = dict(self.client.connection_pool.connection_kwargs)
+        kwargs.update(socket_timeout=BELL_SOCKET_TIMEOUT, socket_connect_timeout=BELL_SOCKET_TIMEOUT)
+        kwargs["retry"] = Retry(NoBackoff(), 0)
+        # Waits block a connection each: a pool of their own, failing fast (no retries).
+        self.bell_client = redis.Redis(
+            connection_pool=redis.ConnectionPool(
+                connection_class=self.client.connection_pool.connection_class, **kwargs
+            )
+        )
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -39,21 +82,63 @@ class GreyRedisBroker(RedisBroker):
         Dramatiq's own `enqueue` prepares each message (its Redis id, its delay queue, the
         before-enqueue hooks); only the dispatch script's call goes into the pipeline. The
         after-enqueue hooks run before that round trip: no middleware of the runtime has one.
+        The script is called by its hash alone (a pipeline that registers it would ask Redis
+        whether it knows it first: a round trip more per batch); a Redis that has forgotten
+        it (restarted) refuses those calls, which are then sent again the stock way.
         """
         with self.client.pipeline(transaction=False) as pipe:
-            self._pipelines.current = pipe
+            self._pipelines.current, self._pipelines.calls = pipe, []
             try:
                 sent = [RedisBroker.enqueue(self, message, delay=delay) for message, delay in messages]
+                calls: list[tuple[Any, ...]] = self._pipelines.calls
             finally:
-                self._pipelines.current = None
-            pipe.execute()
+                self._pipelines.current = self._pipelines.calls = None
+            for queue_name in sorted({message.queue_name for message in sent}):
+                self._ring_in(pipe, queue_name)
+            results = pipe.execute(raise_on_error=False)
+        dispatched = results[: len(calls)]  # then the rings: hints, whose failure is no send's
+        for call, result in zip(calls, dispatched, strict=True):
+            if isinstance(result, NoScriptError):
+                self._dispatch("enqueue")(*call)
+        failed = [r for r in dispatched if isinstance(r, Exception) and not isinstance(r, NoScriptError)]
+        if failed:
+            raise failed[0]
         return sent
 
     def do_enqueue(self, queue_name: str, *args: Any) -> Any:
         pipe = getattr(self._pipelines, "current", None)
         if pipe is None:
-            return self._dispatch("enqueue")(queue_name, *args)
+            sent = self._dispatch("enqueue")(queue_name, *args)
+            self.ring(queue_name)
+            return sent
+        self._pipelines.calls.append((queue_name, *args))
         return self._dispatch_in(pipe, "enqueue", queue_name, *args)
+
+    # -- doorbells -------------------------------------------------------------------------
+
+    def ring(self, queue_name: str) -> None:
+        """Wakes a consumer of `queue_name` waiting on its doorbell; a hint: a failure is
+        the message's own send's business (it went out already), so it is only logged."""
+        if not _rings(queue_name):
+            return
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                self._ring_in(pipe, queue_name)
+                pipe.execute()
+        except redis.RedisError as error:
+            logger.debug("could not ring the doorbell of %s: %s", queue_name, error)
+
+    def _ring_in(self, pipe: Any, queue_name: str) -> None:
+        if not _rings(queue_name):
+            return
+        key = bell_key(self.namespace, queue_name)
+        pipe.lpush(key, 1)
+        pipe.ltrim(key, 0, BELL_RINGS - 1)
+        pipe.pexpire(key, BELL_TTL_MS)
+
+    def wait_bell(self, queue_name: str, seconds: float) -> None:
+        """Until `queue_name`'s doorbell rings or `seconds` pass; raises redis errors."""
+        self.bell_client.blpop([bell_key(self.namespace, queue_name)], timeout=seconds)
 
     def _dispatch_in(self, pipe: Any, command: str, queue_name: str, *args: Any) -> Any:
         """Dramatiq's dispatch script call (RedisBroker._dispatch) queued in a pipeline;
@@ -69,7 +154,7 @@ class GreyRedisBroker(RedisBroker):
             self._max_unpack_size(),
             *args,
         ]
-        return self.scripts["dispatch"](args=argv, keys=[self.namespace], client=pipe)
+        return pipe.evalsha(self.scripts["dispatch"].sha, 1, self.namespace, *argv)
 
     # -- consuming -------------------------------------------------------------------------
 
@@ -80,7 +165,50 @@ class GreyRedisBroker(RedisBroker):
             # what it fetched until its time comes, so fast polling buys nothing there
             # and costs a busy worker real CPU (eight idle queues polled ~400 times/s).
             ceiling = DELAY_QUEUE_POLL_MS
-        return super().consume(queue_name, prefetch, min(timeout, ceiling))
+        return _BellConsumer(self, queue_name, prefetch, min(timeout, ceiling))
+
+    def close(self) -> None:
+        super().close()
+        self.bell_client.connection_pool.disconnect()
+
+
+class _BellConsumer(_RedisConsumer):
+    """Dramatiq's Redis consumer, waiting on its queue's doorbell instead of sleeping when
+    it finds nothing to fetch (see the module's docstring)."""
+
+    def __init__(self, broker: GreyRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
+        super().__init__(broker, queue_name, prefetch, timeout)
+        self._bell_broken_until = 0.0 if _rings(queue_name) else float("inf")
+
+    def __next__(self) -> Any:
+        if self.message_cache or self.outstanding_message_count >= self.prefetch:
+            return super().__next__()  # from the cache, or a stock wait for threads to free up
+        try:
+            self.message_cache = self.broker.do_fetch(
+                self.queue_name, self.prefetch - self.outstanding_message_count
+            )
+        except redis.ConnectionError as error:
+            raise dramatiq.ConnectionClosed(error) from None
+        if self.message_cache:
+            return super().__next__()
+        self._idle()
+        return None
+
+    def _idle(self) -> None:
+        self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+        if time.monotonic() >= self._bell_broken_until:
+            try:
+                self.broker.wait_bell(self.queue_name, self.timeout / 1000)
+                return
+            except redis.RedisError as error:
+                logger.warning(
+                    "doorbell of %s failed (%s); polling for %.0f s",
+                    self.queue_name,
+                    type(error).__name__,
+                    BELL_RETRY_SECONDS,
+                )
+                self._bell_broken_until = time.monotonic() + BELL_RETRY_SECONDS
+        time.sleep(backoff_ms / 1000)
 
 
 def redis_broker(url: str, stack: list[dramatiq.Middleware]) -> GreyRedisBroker:

@@ -1,5 +1,8 @@
 """The one copy loop every transfer uses: source -> sink in large blocks, read in place.
 
+A sink that can take the whole source at once does (`Sink.adopt`: a local file into DRAM is
+mapped and locked, no block copy) unless a bandwidth limit asks for the throttled loop.
+
 Each block is read straight into the sink's window (`readinto`: for disk -> DRAM the file's
 bytes land in the final buffer, no intermediate copy), hashed when asked (SHA-256),
 throttled when a bandwidth limit is set (the copy never runs ahead of `limit` bytes/s
@@ -33,6 +36,21 @@ class Copied:
         return self.size / self.seconds if self.seconds > 0 else float(self.size)
 
 
+def _throttled(report: Callable[[int], None] | None) -> Callable[[int], None] | None:
+    """`report`, called at most every REPORT_SECONDS."""
+    if report is None:
+        return None
+    last = [time.perf_counter()]
+
+    def throttled(done: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= REPORT_SECONDS:
+            report(done)
+            last[0] = now
+
+    return throttled
+
+
 def pump(
     source: Source,
     sink: Sink,
@@ -49,6 +67,14 @@ def pump(
         block = max(4096, min(block, int(bandwidth_limit / THROTTLE_SLICES_PER_SECOND)))
     hasher = hashlib.sha256() if hash_bytes else None
     started = time.perf_counter()
+    if not bandwidth_limit:
+        adopted = sink.adopt(source, _throttled(report))
+        if adopted is not None:
+            if hasher is not None:
+                hasher.update(adopted)
+            if report is not None:
+                report(size)
+            return Copied(size, time.perf_counter() - started, hasher.hexdigest() if hasher else None)
     last_report = started
     done = 0
     while done < size:

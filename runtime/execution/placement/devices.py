@@ -6,21 +6,28 @@ way. A reservation that does not fit raises ResourceUnavailable before a byte is
 so a refused move leaves everything as it was. Bytes are written through a `Sink`
 (`window(n)` hands out a writable buffer the reader fills in place: no intermediate copy
 for disk->DRAM) and become visible only on `commit()` (disk: fsync, then an atomic
-rename of the partial file). Readers are `Source`s with `readinto`.
+rename of the partial file). Readers are `Source`s with `readinto`. A DRAM sink fed from a
+file of this node's disk adopts it instead (`map_resident`: the file's pages mapped into
+this process and locked, read by the kernel with no block copy).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import io
 import mmap
 import os
 import shutil
 import threading
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+
+import numpy as np
 
 from runtime.execution.placement.errors import NotOnDevice, ResourceUnavailable
 
@@ -36,6 +43,51 @@ def host_buffer(size: int) -> mmap.mmap:
         with contextlib.suppress(OSError):
             buffer.madvise(mmap.MADV_HUGEPAGE)
     return buffer
+
+
+def open_sequential(path: Path) -> io.FileIO:
+    """`path` opened unbuffered for one front-to-back read, with the kernel told so
+    (POSIX_FADV_SEQUENTIAL doubles its readahead window: on the reference VM's virtio disk a
+    cold 1 GiB read went 1.3× faster at the median of 9 alternating pairs, never slower)."""
+    file = io.FileIO(path, "rb")
+    if hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+    return file
+
+
+#: map_resident faults and locks the file in steps this large (progress, cancel between them).
+RESIDENT_STEP = 256 * 1024 * 1024
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.mlock.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+
+
+def map_resident(path: Path, size: int, progress: Callable[[int], None] | None = None) -> mmap.mmap:
+    """The file's bytes held in DRAM by this process: its page-cache pages mapped read-only
+    and locked (mlock faults them in, the kernel reading ahead in large batches with no copy
+    to a user buffer and no zero-fill: on the reference VM ~5× the bytes/s of read() into a
+    fresh buffer, cold). Where locking is not allowed (RLIMIT_MEMLOCK) the pages are faulted
+    in unlocked. The mapping keeps the bytes even if the file is unlinked later (a move)."""
+    with open(path, "rb") as file:
+        mapping = mmap.mmap(file.fileno(), size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+    try:
+        pages = np.frombuffer(mapping, dtype=np.uint8)
+        address = pages.ctypes.data
+        lockable = True
+        for offset in range(0, size, RESIDENT_STEP):
+            n = min(RESIDENT_STEP, size - offset)
+            if lockable and _LIBC.mlock(address + offset, n) != 0:
+                lockable = False  # not permitted here: resident, not pinned
+            if not lockable:
+                int(pages[offset : offset + n : mmap.PAGESIZE].sum())  # one read per page
+            if progress is not None:
+                progress(offset + n)
+        del pages  # the mapping can close once no array exports it
+    except BaseException:
+        with contextlib.suppress(BufferError):
+            mapping.close()
+        raise
+    return mapping
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -58,6 +110,12 @@ class Source(ABC):
 
 
 class Sink(ABC):
+    def adopt(self, source: Source, progress: Callable[[int], None] | None) -> memoryview | None:
+        """Takes every byte of `source` at once, without the block-by-block copy, when this
+        sink can (DRAM from a local file: `map_resident`); returns the bytes (to hash) or
+        None: the caller copies block by block."""
+        return None
+
     @abstractmethod
     def window(self, n: int) -> memoryview:
         """A writable buffer of `n` bytes: the next bytes of the object, filled in place."""
@@ -166,6 +224,15 @@ class _MemorySink(Sink):
         self._view = memoryview(self._buffer)
         self._pos = 0
 
+    def adopt(self, source: Source, progress: Callable[[int], None] | None) -> memoryview | None:
+        if self._device.name != "dram" or not isinstance(source, FileSource) or source.size == 0:
+            return None
+        mapping = map_resident(source.path, source.size, progress)
+        self._view.release()
+        self._buffer.close()
+        self._buffer, self._view, self._pos = mapping, memoryview(mapping), source.size
+        return self._view
+
     def window(self, n: int) -> memoryview:
         return self._view[self._pos : self._pos + n]
 
@@ -238,9 +305,10 @@ class MemoryDevice(Device):
 # -- disk -------------------------------------------------------------------------------------
 
 
-class _FileSource(Source):
+class FileSource(Source):
     def __init__(self, path: Path) -> None:
-        self._file = open(path, "rb", buffering=0)  # noqa: SIM115  (closed by close())
+        self.path = path
+        self._file = open_sequential(path)  # closed by close()
         self.size = os.fstat(self._file.fileno()).st_size
 
     def readinto(self, buffer: memoryview) -> int:
@@ -359,7 +427,7 @@ class DiskDevice(Device):
             raise
 
     def source(self, key: Key) -> Source:
-        return _FileSource(self.path(key))
+        return FileSource(self.path(key))
 
     def drop(self, key: Key) -> bool:
         directory = self._dir(key)

@@ -7,19 +7,14 @@ whether a task that raised it is worth retrying (a network failure is; a full de
 
 from __future__ import annotations
 
-from typing import Any
+from runtime.execution.errors import CodedError
 
 
-class PlacementError(Exception):
+class PlacementError(CodedError):
     """Base of every placement error."""
 
     code = "task_failed"
     transient = False
-
-    def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
 
 
 class InvalidPlacementRequest(PlacementError):

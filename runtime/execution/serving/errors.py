@@ -5,18 +5,13 @@ Each carries `code`, the internal ApiError code it becomes, and `details` for th
 
 from __future__ import annotations
 
-from typing import Any
+from runtime.execution.errors import CodedError
 
 
-class ServingError(Exception):
+class ServingError(CodedError):
     """Base of every serving error."""
 
     code = "internal_error"
-
-    def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
 
 
 class InvalidServingRequest(ServingError):

@@ -1,0 +1,1 @@
+"""The web dashboard `grey serve` mounts at /dashboard/ (issue #16)."""

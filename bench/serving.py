@@ -35,11 +35,23 @@ def bench_key(services: Services, tenant: str = "bench") -> str:
     return services.auth.create_key(tenant, SCOPES)
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, never the same one twice.
+
+    The kernel may give a just-closed port to the next bind, so two calls in a row could
+    return one port for two listeners (seen in CI: Grey REST and OpenMCP gRPC on one port);
+    remembering what this process handed out rules that out.
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def listening(port: int) -> bool:

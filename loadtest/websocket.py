@@ -40,6 +40,8 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
+from bench.serving import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 LOCUST_USER = ROOT / "loadtest" / "locust_websocket.py"
 PERCENTILES = ("50%", "95%", "99%", "100%")
@@ -83,15 +85,9 @@ def proc_figures(pid: int) -> tuple[int, int]:
     return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_server(home: Path, clients: int) -> tuple[subprocess.Popen[str], str, str]:
     """`grey serve` for the run: (process, CloudAI's ws:// base, the admin key)."""
-    cloudai = _free_port()
+    cloudai = free_port()
     env = {
         **os.environ,
         "GREY_HOME": str(home),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -61,3 +62,16 @@ def empty_store(store: Store) -> None:
     with store.engine.begin() as conn:
         tables = ", ".join(table.name for table in metadata.sorted_tables)
         conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+
+
+@pytest.fixture(params=["sqlite-file", "postgresql"])
+def threaded_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store real threads can share: a pooled SQLite file (not the one-connection memory
+    database), or the session's PostgreSQL database emptied."""
+    if request.param == "sqlite-file":
+        with Store.open(f"sqlite:///{tmp_path / 'grey.db'}") as file_store:
+            yield file_store
+        return
+    shared: Store = request.getfixturevalue("postgres_store")
+    empty_store(shared)
+    yield shared

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from dramatiq.brokers.stub import StubBroker
@@ -21,22 +19,15 @@ from runtime.execution.retention import RetentionSchedule, expiries
 from runtime.store import NewTask, Store
 from runtime.store.coltypes import utc_now
 from runtime.store.schema import tasks
-from tests.conftest import empty_store
 
 NOW = datetime(2026, 1, 31, tzinfo=UTC)
 LONG_AGO = NOW - timedelta(days=400)
 
 
-@pytest.fixture(params=["sqlite-file", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A store threads share: a pooled SQLite file, or the session's PostgreSQL database."""
-    if request.param == "sqlite-file":
-        with Store.open(f"sqlite:///{tmp_path / 'grey.db'}") as file_store:
-            yield file_store
-        return
-    shared: Store = request.getfixturevalue("postgres_store")
-    empty_store(shared)
-    yield shared
+@pytest.fixture
+def store(threaded_store: Store) -> Store:
+    """Threads share it: see `threaded_store` in tests/conftest.py."""
+    return threaded_store
 
 
 def _finished(store: Store, count: int, tenant: str = "tenant-a", ended: datetime = LONG_AGO) -> list[str]:

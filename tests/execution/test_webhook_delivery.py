@@ -21,7 +21,6 @@ from runtime.execution.webhooks import WebhookDeliverer, WebhookSettings
 from runtime.execution.webhooks.settings import parse_networks
 from runtime.store import NewTask, Store
 from runtime.store.coltypes import utc_now
-from tests.conftest import empty_store
 from tests.support.webhook_receiver import Receiver, receiving, wait_until
 
 SECRET = "your-webhook-secret"
@@ -52,15 +51,10 @@ def receiver() -> Iterator[Receiver]:
         yield made
 
 
-@pytest.fixture(params=["sqlite-file", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite-file":
-        with Store.open(f"sqlite:///{tmp_path / 'grey.db'}") as file_store:
-            yield file_store
-        return
-    shared: Store = request.getfixturevalue("postgres_store")
-    empty_store(shared)
-    yield shared
+@pytest.fixture
+def store(threaded_store: Store) -> Store:
+    """Threads share it: see `threaded_store` in tests/conftest.py."""
+    return threaded_store
 
 
 def deliverer(store: Store, settings: WebhookSettings = FAST, node: str = "node-a") -> WebhookDeliverer:

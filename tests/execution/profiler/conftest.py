@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from runtime.store import Store
 from runtime.store.profiler import ProfilerRepository
-from tests.conftest import empty_store
 
 
-@pytest.fixture(params=["sqlite-file", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite-file":
-        with Store.open(f"sqlite:///{tmp_path / 'grey.db'}") as file_store:
-            yield file_store
-        return
-    shared: Store = request.getfixturevalue("postgres_store")
-    empty_store(shared)
-    yield shared
+@pytest.fixture
+def store(threaded_store: Store) -> Store:
+    """Threads share it: see `threaded_store` in tests/conftest.py."""
+    return threaded_store
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from runtime.store.tee import ProofRecord
+
 PROOF_TYPE = "https://grey.dev/tee/proof/v1"
 
 
@@ -32,6 +34,22 @@ class Proof:
     nonce: bytes
     node_key: dict[str, Any]
     measurement: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: ProofRecord, result: Any, measurement: dict[str, Any]) -> Proof:
+        """The proof of a stored proof record, its task's result and its enclave's manifest."""
+        return cls(
+            task_id=record.task_id,
+            node_id=record.node_id,
+            platform=record.platform,
+            debug=record.debug,
+            result=result,
+            receipt=record.receipt,
+            quote=record.quote,
+            nonce=record.nonce,
+            node_key=record.node_key,
+            measurement=measurement,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -60,18 +60,7 @@ class TeeService:
 
     def proof(self, record: ProofRecord, result: Any) -> Proof:
         """The proof file of a stored proof and its task's result."""
-        return Proof(
-            task_id=record.task_id,
-            node_id=record.node_id,
-            platform=record.platform,
-            debug=record.debug,
-            result=result,
-            receipt=record.receipt,
-            quote=record.quote,
-            nonce=record.nonce,
-            node_key=record.node_key,
-            measurement=self.store.tee.measurement(record.mrenclave) or {},
-        )
+        return Proof.of(record, result, self.store.tee.measurement(record.mrenclave) or {})
 
     def check_proof(self, proof: Proof) -> Verdict:
         now = utc_now()

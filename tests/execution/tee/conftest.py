@@ -95,15 +95,4 @@ def sealed_proof(node: TeeNode, result: Any = RESULT) -> Proof:
     """A task's proof as the gateway serves it (record + result + manifest)."""
     task = task_record()
     record = node.seal(task, result, task.started_at or utc_now(), utc_now())
-    return Proof(
-        task_id=record.task_id,
-        node_id=record.node_id,
-        platform=record.platform,
-        debug=record.debug,
-        result=result,
-        receipt=record.receipt,
-        quote=record.quote,
-        nonce=record.nonce,
-        node_key=record.node_key,
-        measurement=MANIFEST,
-    )
+    return Proof.of(record, result, MANIFEST)

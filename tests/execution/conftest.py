@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,8 +21,9 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
+import yaml
 
-from runtime.config import ClusterConfig, HeartbeatConfig, PoolConfig, RetryPolicy
+from runtime.config import ClusterConfig, HeartbeatConfig, PoolConfig, RetryPolicy, load_cluster_config
 from runtime.execution.workers import PoolOptions, WorkerPool
 from runtime.gateway.app import Platform
 from runtime.services import Services
@@ -73,6 +76,65 @@ def test_cluster(**changes: Any) -> ClusterConfig:
         heartbeat=HeartbeatConfig(interval_seconds=0.2, timeout_seconds=1.0),
     )
     return base.model_copy(update=changes)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where worker processes apart from the gateway find the broker, the store and the cluster."""
+
+    broker_url: str
+    database_url: str
+    cluster_file: Path
+
+    @classmethod
+    def write(
+        cls,
+        tmp_path: Path,
+        broker_url: str,
+        database_url: str,
+        nodes: int,
+        threads: int,
+        timeout: float = 2.0,
+    ) -> Deployment:
+        """A cluster file with one cpu pool and heartbeats fast enough to see a death in a test."""
+        cluster_file = tmp_path / "cluster.yaml"
+        pools = {"cpu": {"nodes": nodes, "threads_per_node": threads}}
+        heartbeat = {"interval_seconds": 0.3, "timeout_seconds": timeout}
+        cluster_file.write_text(yaml.safe_dump({"pools": pools, "heartbeat": heartbeat}))
+        return cls(broker_url, database_url, cluster_file)
+
+    def cluster(self) -> ClusterConfig:
+        return load_cluster_config(self.cluster_file)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment of a worker process of this deployment, plus `extra`."""
+        return {
+            **os.environ,
+            "GREY_BROKER_URL": self.broker_url,
+            "GREY_DATABASE_URL": self.database_url,
+            "GREY_CLUSTER_CONFIG": str(self.cluster_file),
+            "PYTHONPATH": str(ROOT),
+            **extra,
+        }
+
+
+def start_worker_process(env: dict[str, str], threads: int, *options: str) -> subprocess.Popen[bytes]:
+    """One cpu-pool worker process, as `grey worker` starts each of its children; output discarded."""
+    command = [
+        sys.executable,
+        "-m",
+        "runtime.execution.processes",
+        "--pool",
+        "cpu",
+        "--threads",
+        str(threads),
+    ]
+    return subprocess.Popen(
+        [*command, *options], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 @dataclass

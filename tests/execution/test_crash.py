@@ -6,34 +6,16 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from runtime.config import load_cluster_config
 from runtime.store import Store
 from runtime.store.coltypes import utc_now
 from tests.conftest import empty_store
-from tests.execution.conftest import Gateway, broker_url_for
+from tests.execution.conftest import Deployment, Gateway, broker_url_for, start_worker_process
 
-ROOT = Path(__file__).resolve().parents[2]
 THREADS = 100  # two processes: all 200 tasks run at once
-
-
-def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "runtime.execution.processes",
-        "--pool",
-        "cpu",
-        "--threads",
-        str(THREADS),
-    ]
-    return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 async def test_sigkill_of_a_worker_process_mid_run_loses_no_task(
@@ -44,27 +26,12 @@ async def test_sigkill_of_a_worker_process_mid_run_loses_no_task(
     with Store.open(postgres_url) as store:
         empty_store(store)
     database = postgres_url.render_as_string(hide_password=False)
-    config = tmp_path / "cluster.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "pools": {"cpu": {"nodes": 2, "threads_per_node": THREADS}},
-                "heartbeat": {"interval_seconds": 0.3, "timeout_seconds": 2.0},
-            }
-        )
-    )
+    deployment = Deployment.write(tmp_path, broker, database, nodes=2, threads=THREADS)
     gateway: Gateway = await make_gateway(
-        broker_url=broker, database_url=database, cluster=load_cluster_config(config)
+        broker_url=broker, database_url=database, cluster=deployment.cluster()
     )
-    env = {
-        **os.environ,
-        "GREY_BROKER_URL": broker,
-        "GREY_DATABASE_URL": database,
-        "GREY_CLUSTER_CONFIG": str(config),
-        "PYTHONPATH": str(ROOT),
-        # Dramatiq prefetches 2 x threads per queue: one process could hold all 200 messages.
-        "dramatiq_queue_prefetch": str(THREADS),
-    }
+    # Dramatiq prefetches 2 x threads per queue: one process could hold all 200 messages.
+    env = deployment.env(dramatiq_queue_prefetch=str(THREADS))
     # Small requests: 100 default ones (0.5 GB each) would not fit this machine's memory.
     body: dict[str, Any] = {
         "payload": {"function": "sleep", "data": {"seconds": 5.0}},
@@ -75,7 +42,7 @@ async def test_sigkill_of_a_worker_process_mid_run_loses_no_task(
     ids = []
     for _ in range(10):
         ids += [t["task_id"] for t in await asyncio.gather(*(gateway.submit(**body) for _ in range(20)))]
-    workers = [start_worker(env) for _ in range(2)]
+    workers = [start_worker_process(env, THREADS) for _ in range(2)]
     try:
         deadline = time.monotonic() + 20
         while len([n for n in gateway.store.nodes.list(role="worker") if n.status == "active"]) < 2:

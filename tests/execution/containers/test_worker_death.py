@@ -7,25 +7,20 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from runtime.config import load_cluster_config
 from runtime.execution.containers import sweep
 from runtime.execution.containers.settings import ContainerSettings
 from runtime.services.workers import Resources, get_worker
 from runtime.store import Store
 from tests.conftest import empty_store
-from tests.execution.conftest import Gateway, broker_url_for
+from tests.execution.conftest import Deployment, Gateway, broker_url_for, start_worker_process
 from tests.execution.containers.conftest import grey_containers, submit_container
 
-ROOT = Path(__file__).resolve().parents[3]
 SLEEP = 12  # seconds the task's command runs
 
 
@@ -48,32 +43,16 @@ async def test_a_killed_workers_container_task_runs_again_and_its_container_goes
     with Store.open(postgres_url) as store:
         empty_store(store)
     database = postgres_url.render_as_string(hide_password=False)
-    config = tmp_path / "cluster.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "pools": {"cpu": {"nodes": 1, "threads_per_node": 2}},
-                "heartbeat": {"interval_seconds": 0.3, "timeout_seconds": 2.0},
-            }
-        )
-    )
+    deployment = Deployment.write(tmp_path, broker, database, nodes=1, threads=2)
     gateway: Gateway = await make_gateway(
-        broker_url=broker, database_url=database, cluster=load_cluster_config(config)
+        broker_url=broker, database_url=database, cluster=deployment.cluster()
     )
-    env = {
-        **os.environ,
-        "GREY_BROKER_URL": broker,
-        "GREY_DATABASE_URL": database,
-        "GREY_CLUSTER_CONFIG": str(config),
-        "GREY_CONTAINER_PROBE_IMAGE": container_settings.probe_image,
-        "GREY_CONTAINER_BUILD_PROBE_IMAGE": "off",
-        "GREY_CONTAINER_PULL": "never",
-        "PYTHONPATH": str(ROOT),
-    }
-    command = [sys.executable, "-m", "runtime.execution.processes", "--pool", "cpu", "--threads", "2"]
-    victim = subprocess.Popen(
-        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    env = deployment.env(
+        GREY_CONTAINER_PROBE_IMAGE=container_settings.probe_image,
+        GREY_CONTAINER_BUILD_PROBE_IMAGE="off",
+        GREY_CONTAINER_PULL="never",
     )
+    victim = start_worker_process(env, 2)
     try:
 
         def registered() -> bool:

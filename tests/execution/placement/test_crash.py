@@ -9,38 +9,18 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from runtime.config import load_cluster_config
 from runtime.execution.placement import operations, peers
 from runtime.execution.placement.devices import Key
 from runtime.services import placement
-from tests.execution.conftest import Gateway, broker_url_for
+from tests.execution.conftest import Deployment, Gateway, broker_url_for, start_worker_process
 from tests.execution.placement.conftest import write_checkpoint
 
-ROOT = Path(__file__).resolve().parents[3]
 NODE = "crashnode"
-
-
-def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "runtime.execution.processes",
-        "--pool",
-        "cpu",
-        "--threads",
-        "2",
-        "--node-id",
-        NODE,
-    ]
-    return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 async def wait_for(what: str, check: Any, timeout: float = 30.0) -> Any:
@@ -65,32 +45,19 @@ async def test_sigkill_mid_move_lists_no_missing_bytes_and_never_reports_a_half_
     broker = broker_url_for("redis")
     monkeypatch.setenv("GREY_PLACEMENT_FILE_ROOTS", str(tmp_path.resolve()))  # the gateway checks sources too
     database = f"sqlite:///{tmp_path / 'grey.db'}"
-    config = tmp_path / "cluster.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "pools": {"cpu": {"nodes": 1, "threads_per_node": 2}},
-                "heartbeat": {"interval_seconds": 0.3, "timeout_seconds": 2.0},
-            }
-        )
-    )
+    deployment = Deployment.write(tmp_path, broker, database, nodes=1, threads=2)
     gateway: Gateway = await make_gateway(
-        broker_url=broker, database_url=database, cluster=load_cluster_config(config)
+        broker_url=broker, database_url=database, cluster=deployment.cluster()
     )
     blob = write_checkpoint(tmp_path / "tiny.safetensors", floats=1024 * 1024)  # 4 MiB
-    env = {
-        **os.environ,
-        "GREY_BROKER_URL": broker,
-        "GREY_DATABASE_URL": database,
-        "GREY_CLUSTER_CONFIG": str(config),
-        "GREY_PLACEMENT_ROOT": str(tmp_path / "placement"),
-        "GREY_PLACEMENT_FILE_ROOTS": str(tmp_path.resolve()),
-        "GREY_PLACEMENT_PROBE_BYTES": "0",
-        "GREY_CONTAINERS": "off",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = deployment.env(
+        GREY_PLACEMENT_ROOT=str(tmp_path / "placement"),
+        GREY_PLACEMENT_FILE_ROOTS=str(tmp_path.resolve()),
+        GREY_PLACEMENT_PROBE_BYTES="0",
+        GREY_CONTAINERS="off",
+    )
     services = gateway.services
-    worker = start_worker(env)
+    worker = start_worker_process(env, 2, "--node-id", NODE)
     try:
         await wait_for("placement node", lambda: node_up(gateway))
         download = await placement.submit_download(
@@ -138,7 +105,7 @@ async def test_sigkill_mid_move_lists_no_missing_bytes_and_never_reports_a_half_
         assert [loc.place for loc in placement.locations(services, "acme", "tiny")] == [f"{NODE}:disk"]
         assert gateway.record(move.task_id).status != "completed"
 
-        worker = start_worker(env)
+        worker = start_worker_process(env, 2, "--node-id", NODE)
         [task] = await gateway.wait(move.task_id, timeout=60)
         rows = placement.repo(services).locations("acme", "model", ["tiny"])
         assert f"{NODE}:gpu0" not in [row.place for row in rows]  # reconciled away at restart

@@ -4,7 +4,6 @@ goes back to pending (its attempt recorded, no retry spent) and runs elsewhere."
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -12,15 +11,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
-from runtime.config import load_cluster_config
 from runtime.execution.functions import TaskContext, task_function
 from runtime.execution.workers import HAND_BACK_SECONDS
-from tests.execution.conftest import Gateway, broker_url_for
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.execution.conftest import ROOT, Deployment, Gateway, broker_url_for
 
 
 class BlockingInput(BaseModel):
@@ -102,27 +97,12 @@ async def test_sigterm_to_grey_worker_hands_its_running_task_back_and_exits_with
 ) -> None:
     broker = broker_url_for("redis")
     database = f"sqlite:///{tmp_path / 'grey.db'}"
-    config = tmp_path / "cluster.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "pools": {"cpu": {"nodes": 1, "threads_per_node": 2}},
-                "heartbeat": {"interval_seconds": 0.3, "timeout_seconds": 1.5},
-            }
-        )
-    )
+    deployment = Deployment.write(tmp_path, broker, database, nodes=1, threads=2, timeout=1.5)
     gateway: Gateway = await make_gateway(
-        broker_url=broker, database_url=database, cluster=load_cluster_config(config)
+        broker_url=broker, database_url=database, cluster=deployment.cluster()
     )
     grace = 1.0
-    env = {
-        **os.environ,
-        "GREY_BROKER_URL": broker,
-        "GREY_DATABASE_URL": database,
-        "GREY_CLUSTER_CONFIG": str(config),
-        "GREY_SHUTDOWN_GRACE_SECONDS": str(grace),
-        "PYTHONPATH": str(ROOT),
-    }
+    env = deployment.env(GREY_SHUTDOWN_GRACE_SECONDS=str(grace))
     log = (tmp_path / "worker.log").open("wb")
     command = [sys.executable, "-m", "runtime.cli", "worker", "--processes", "1", "--threads", "2"]
     worker = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

@@ -296,6 +296,23 @@ class Child:
             return ""
 
 
+def wait_healthy(url: str, process: Child, timeout: float) -> None:
+    """Until `url`/health answers 200; RuntimeError (with the end of the process's log) if
+    `process` exits first or `timeout` seconds pass."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        if not process.alive or time.monotonic() > deadline:
+            why = "exited" if not process.alive else f"not ready after {timeout:.0f} s"
+            tail = process.log_text()[-3000:]
+            raise RuntimeError(f"{process.name} {why} (no 200 from {url}/health): see {process.log}\n{tail}")
+        time.sleep(0.1)
+
+
 class RedisServer:
     """A redis-server of our own on 127.0.0.1 (no persistence): `stop`/`kill` lose every key."""
 
@@ -481,18 +498,7 @@ class GreyCluster:
         return time.monotonic() - started
 
     def wait_gateway(self, index: int, timeout: float) -> None:
-        import httpx
-
-        gateway = self.gateways[index]
-        deadline = time.monotonic() + timeout
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url(index)}/health", timeout=1).status_code == 200:
-                    return
-            if not gateway.alive or time.monotonic() > deadline:
-                why = "exited" if not gateway.alive else f"not ready after {timeout:.0f} s"
-                raise RuntimeError(f"{gateway.name} {why}: see {gateway.log}")
-            time.sleep(0.1)
+        wait_healthy(self.url(index), self.gateways[index], timeout)
 
     def restart_worker(self, index: int, timeout: float = 60) -> None:
         self.workers[index] = self._worker(index)

@@ -34,10 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from bench.browser import VIEWPORT, Recorder, chromium, chromium_missing
-from bench.cluster import KEY_PATTERN, ROOT, Child
+from bench.cluster import KEY_PATTERN, ROOT, Child, wait_healthy
 from bench.scale import TENANTS, Target, fill
 from bench.serving import free_port
 
@@ -108,14 +106,10 @@ def grey_serve(
     child.start()
     url = f"http://127.0.0.1:{rest}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            if not child.alive or time.monotonic() > deadline:
-                raise SystemExit(f"grey serve did not answer {url}/health:\n{child.log_text()[-3000:]}")
-            time.sleep(0.2)
+        try:
+            wait_healthy(url, child, timeout)
+        except RuntimeError as failed:
+            raise SystemExit(str(failed)) from None
         found = KEY_PATTERN.search(child.log_text())
         yield Served(url, int(rest), found.group(1) if found else None, child, placed)
     finally:

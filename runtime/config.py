@@ -222,12 +222,31 @@ class RetentionConfig(_Strict):
         return None if keep == "forever" else float(keep)
 
 
+def standard_pools() -> dict[PoolName, PoolConfig]:
+    """The pools of a cluster config that names none: one CPU node of 8 worker threads, no
+    GPU or TEE nodes (what `grey serve` / `grey worker` run with no config file at all)."""
+    return {
+        "cpu": PoolConfig(nodes=1, threads_per_node=8),
+        "gpu": PoolConfig(nodes=0),
+        "tee": PoolConfig(nodes=0),
+    }
+
+
 class ClusterConfig(_Strict):
-    """The whole cluster: pools, queues, quotas, limits."""
+    """The whole cluster: pools, queues, quotas, limits.
+
+    Every section may be left out and keeps its defaults, `pools` included: a file that only
+    sets, say, `rate_limits` runs the standard pools (standard_pools: one CPU node of 8
+    threads, no GPU or TEE nodes), as a Celery worker with no queues configured serves the
+    default queue and a Ray node with no resources given offers the machine's. A `pools`
+    that is given lists the pools that have nodes; a pool it leaves out has none."""
 
     version: Literal[1] = 1
     name: str = "grey"
-    pools: dict[PoolName, PoolConfig] = Field(default_factory=dict)
+    pools: dict[PoolName, PoolConfig] = Field(
+        default_factory=standard_pools,
+        description="pool -> its nodes; left out: the standard pools (one CPU node of 8 threads)",
+    )
     queues: QueueConfig = QueueConfig()
     retry: RetryPolicy = RetryPolicy()
     heartbeat: HeartbeatConfig = HeartbeatConfig()
@@ -253,8 +272,9 @@ class ClusterConfig(_Strict):
 
     @classmethod
     def default(cls) -> ClusterConfig:
-        """Embedded default: one CPU node with 8 worker threads, no GPU or TEE nodes."""
-        return cls(pools={"cpu": PoolConfig(nodes=1, threads_per_node=8)})
+        """Embedded default: the standard pools (one CPU node with 8 worker threads, no GPU
+        or TEE nodes) and every other section's defaults."""
+        return cls()
 
     def quota_for(self, tenant: str) -> TenantQuota:
         """Quota of a tenant: its own entry, else the default."""

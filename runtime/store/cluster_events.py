@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     Connection,
     Engine,
     Float,
@@ -53,6 +54,10 @@ RETENTION_EVENTS = int(os.environ.get("GREY_TELEMETRY_RETENTION_EVENTS") or 500_
 RETENTION_SECONDS = float(os.environ.get("GREY_TELEMETRY_RETENTION_SECONDS") or 3600.0)
 #: The coordinator prunes at most this often.
 PRUNE_EVERY_SECONDS = 60.0
+#: A prune deletes at most this many rows a transaction, and pauses this long between
+#: transactions, so that the writers' triggers (SQLite: one write lock) get in between.
+PRUNE_BATCH_ROWS = 2000
+PRUNE_PAUSE_SECONDS = 0.005
 
 #: Grey statuses that end a task: its `task_completed` event names which in `status`.
 ENDINGS = ("completed", "failed", "cancelled", "timeout")
@@ -199,14 +204,38 @@ class ClusterEvents:
             low, high = conn.execute(stmt).one()
         return int(low or 0), int(high or 0)
 
-    def prune(self, keep: int = RETENTION_EVENTS, older_than: float | None = None) -> int:
+    def prune(
+        self,
+        keep: int = RETENTION_EVENTS,
+        older_than: float | None = None,
+        batch: int = PRUNE_BATCH_ROWS,
+        pause: float = PRUNE_PAUSE_SECONDS,
+    ) -> int:
         """Deletes all but the newest `keep` events, and any older than `older_than` (epoch s;
-        default: RETENTION_SECONDS ago)."""
+        default: RETENTION_SECONDS ago); how many it deleted.
+
+        At most `batch` rows a transaction, `pause` seconds apart: a backlog
+        (at ~10,000 events a second, 60 s of them between prunes) never holds the write
+        lock for longer than one batch takes, whatever its size. The newest seq is read once at
+        the start: rows written meanwhile are left to the next prune."""
         if older_than is None:
             older_than = time.time() - RETENTION_SECONDS
         _, high = self.bounds()
-        stmt = delete(cluster_events).where(
-            (cluster_events.c.seq <= high - keep) | (cluster_events.c.at < older_than)
-        )
-        with self._engine.begin() as conn:
-            return int(conn.execute(stmt).rowcount or 0)
+        # Past the newest `keep` (a primary-key range), then older than the age (the `at`
+        # index): each read of a batch is an index range, never a walk of the kept rows.
+        deleted = self._delete_batches(cluster_events.c.seq <= high - keep, batch, pause)
+        return deleted + self._delete_batches(cluster_events.c.at < older_than, batch, pause)
+
+    def _delete_batches(self, expired: ColumnElement[bool], batch: int, pause: float) -> int:
+        deleted = 0
+        while True:
+            # Up to `batch` expired rows by primary key, through a subquery with LIMIT (which
+            # SQLite and PostgreSQL both take; neither limits a DELETE itself portably).
+            chosen = select(cluster_events.c.seq).where(expired).limit(batch).scalar_subquery()
+            with self._engine.begin() as conn:
+                count = conn.execute(delete(cluster_events).where(cluster_events.c.seq.in_(chosen))).rowcount
+            deleted += int(count or 0)
+            if not count or count < batch:
+                return deleted
+            if pause > 0:
+                time.sleep(pause)  # the lock is free: a waiting writer gets in

@@ -92,6 +92,9 @@ tasks = Table(
     Index(None, "tenant_id", "status", "created_at", "task_id"),
     # listTasks filtered by type (CloudAI lists only `container` tasks), in keyset order.
     Index(None, "tenant_id", "type", "created_at", "task_id"),
+    # listTasks filtered by pool and/or priority (the dashboard), in keyset order: one range
+    # per (pool, priority), merged when only one of them is given (runtime.store.task_listing).
+    Index(None, "tenant_id", "pool", "priority", "created_at", "task_id"),
     # Throughput: tasks finished in the last hour.
     Index(None, "completed_at"),
     # Stateful tasks: the unfinished tasks of one state key, in submission order.

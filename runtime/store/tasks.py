@@ -188,6 +188,8 @@ class TaskRepository:
         labels: Mapping[str, str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        priority: str | None = None,
+        pool: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
         offset: int = 0,
@@ -195,7 +197,8 @@ class TaskRepository:
         """One page of the tenant's tasks, newest first (keyset on created_at, task_id).
 
         `statuses` empty or None means any; every label must match; `since` is
-        inclusive, `until` exclusive. Raises InvalidCursor for a foreign cursor. `offset`
+        inclusive, `until` exclusive; `priority` and `pool` (the dashboard's filters) must
+        equal. Raises InvalidCursor for a foreign cursor. `offset`
         skips that many matches first (CloudAI's paging; a cursor is cheaper for deep pages).
         `total` counts matches up to TOTAL_CAP (`total_exact` false past it), and costs
         nothing on a first page that holds every match. Each read is one ordered index
@@ -203,7 +206,16 @@ class TaskRepository:
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        wanted = TaskFilter.of(tenant_id, list(statuses or ()), type, dict(labels or {}), since, until)
+        wanted = TaskFilter.of(
+            tenant_id,
+            list(statuses or ()),
+            type,
+            dict(labels or {}),
+            since,
+            until,
+            priority=priority,
+            pool=pool,
+        )
         after = None if cursor is None else decode_cursor(cursor)
         page = page_query(wanted, after, offset + limit + 1)
         if offset:

@@ -60,3 +60,38 @@ def test_a_change_that_is_not_a_start_or_an_end_records_nothing(store: Store) ->
     before = store.cluster_events.bounds()
     assert store.lifecycle.transition(task.task_id, from_statuses=("pending",), to_status="pending")
     assert store.cluster_events.bounds() == before
+
+
+def test_a_prune_over_several_batches_deletes_every_expired_row_and_nothing_else(store: Store) -> None:
+    from sqlalchemy import event, insert
+
+    from runtime.store.cluster_events import cluster_events
+
+    old, recent = 1_000.0, 2_000.0
+    # seq 1..25: too many to keep past the newest 12 (seq <= 13), and seq 15 and 20 too old.
+    ages = {seq: old if seq <= 5 or seq in (15, 20) else recent for seq in range(1, 26)}
+    with store.engine.begin() as conn:
+        conn.execute(
+            insert(cluster_events),
+            [{"kind": "worker_registered", "node_id": f"n{seq}", "at": ages[seq]} for seq in range(1, 26)],
+        )
+    seqs = [e.seq for e in store.cluster_events.after(0, limit=100)]
+    first = seqs[0]
+    expired = {first + n - 1 for n in range(1, 14)} | {first + 14, first + 19}
+
+    deletes: list[int] = []
+
+    def count(
+        _conn: object, _cursor: object, statement: str, _params: object, _ctx: object, _many: bool
+    ) -> None:
+        if statement.lstrip().upper().startswith("DELETE"):
+            deletes.append(_cursor.rowcount)  # type: ignore[attr-defined]
+
+    event.listen(store.engine, "after_cursor_execute", count)
+    try:
+        assert store.cluster_events.prune(keep=12, older_than=1_500.0, batch=4, pause=0) == len(expired)
+    finally:
+        event.remove(store.engine, "after_cursor_execute", count)
+    assert len(deletes) > 2 and max(deletes) <= 4, deletes
+    assert [e.seq for e in store.cluster_events.after(0, limit=100)] == [s for s in seqs if s not in expired]
+    assert store.cluster_events.prune(keep=12, older_than=1_500.0, batch=4, pause=0) == 0

@@ -10,6 +10,7 @@ shows them to any `cluster:read` caller); which tasks run on a worker is counted
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,16 +21,12 @@ from handlers.orchestrator.views import agent_executions
 from runtime.config import POOLS, PRIORITIES
 from runtime.services import Services, model_services, placement
 from runtime.services.workers import list_workers
-from runtime.store import TaskPage, TaskRecord
-from runtime.store.cursor import encode_cursor
+from runtime.store import TaskRecord
 from runtime.store.errors import InvalidCursor
-from runtime.store.records import TASK_STATUSES
+from runtime.store.records import RUNNING, TASK_STATUSES
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-#: With a priority or pool filter (checked row by row over the store's listing), a page
-#: reads at most this many rows; past them it answers what it found and a cursor to go on.
-SCAN_ROWS = 2000
 
 
 class BadRequest(ValueError):
@@ -85,11 +82,6 @@ class TaskQuery:
             limit=limit,
         )
 
-    def keeps(self, task: TaskRecord) -> bool:
-        return (self.priority is None or task.priority == self.priority) and (
-            self.pool is None or task.pool == self.pool
-        )
-
 
 def task_row(task: TaskRecord) -> dict[str, Any]:
     """A task as the list shows it (status in Grey's API words)."""
@@ -109,56 +101,27 @@ def task_row(task: TaskRecord) -> dict[str, Any]:
 
 def list_tasks(services: Services, tenant_id: str, query: TaskQuery) -> dict[str, Any]:
     """A page of the tenant's tasks, newest first, through the store's keyset listing (the
-    one `GET /v1/tasks` uses: flat at any depth of history)."""
+    one `GET /v1/tasks` uses, priority and pool filtered in the same query: flat at any
+    depth of history)."""
     try:
-        if query.priority is None and query.pool is None:
-            page = _page(services, tenant_id, query, query.cursor, query.limit)
-            return {
-                "tasks": [task_row(task) for task in page.tasks],
-                "next_cursor": page.next_cursor,
-                "has_more": page.has_more,
-                "total": page.total,
-                "total_exact": page.total_exact,
-            }
-        return _filtered(services, tenant_id, query)
+        page = services.store.tasks.list(
+            tenant_id,
+            statuses=query.statuses or None,
+            type=query.type,
+            labels=dict(query.labels),
+            priority=query.priority,
+            pool=query.pool,
+            limit=query.limit,
+            cursor=query.cursor,
+        )
     except InvalidCursor:
         raise BadRequest("cursor is not one the dashboard issued") from None
-
-
-def _page(services: Services, tenant_id: str, query: TaskQuery, cursor: str | None, limit: int) -> TaskPage:
-    return services.store.tasks.list(
-        tenant_id,
-        statuses=query.statuses or None,
-        type=query.type,
-        labels=dict(query.labels),
-        limit=limit,
-        cursor=cursor,
-    )
-
-
-def _filtered(services: Services, tenant_id: str, query: TaskQuery) -> dict[str, Any]:
-    """Priority and pool checked row by row over the listing, at most SCAN_ROWS rows a page;
-    the cursor is the position of the last row read, so the next page goes on from there."""
-    cursor, scanned = query.cursor, 0
-    kept: list[TaskRecord] = []
-    last: TaskRecord | None = None
-    more = True
-    while more and len(kept) < query.limit and scanned < SCAN_ROWS:
-        page = _page(services, tenant_id, query, cursor, min(MAX_PAGE_SIZE, SCAN_ROWS - scanned))
-        more, cursor = page.has_more, page.next_cursor
-        for index, task in enumerate(page.tasks):
-            scanned, last = scanned + 1, task
-            if query.keeps(task):
-                kept.append(task)
-                if len(kept) == query.limit:
-                    more = more or index < len(page.tasks) - 1
-                    break
     return {
-        "tasks": [task_row(task) for task in kept],
-        "next_cursor": encode_cursor(last.created_at, last.task_id) if more and last is not None else None,
-        "has_more": more,
-        "total": None,
-        "total_exact": False,
+        "tasks": [task_row(task) for task in page.tasks],
+        "next_cursor": page.next_cursor,
+        "has_more": page.has_more,
+        "total": page.total,
+        "total_exact": page.total_exact,
     }
 
 
@@ -225,10 +188,19 @@ def completions(services: Services, tenant_id: str, task_ids: list[str]) -> dict
 
 
 def cluster(services: Services) -> dict[str, Any]:
-    """Nodes, workers (total / allocated / available, GPUs), and pending tasks per queue."""
+    """Nodes, workers (total / allocated / available, GPUs), and pending tasks per queue.
+
+    A node's and a worker's running count are one figure: the tasks the store records as
+    running on it (one read for both tables). What the node said at its last heartbeat
+    (`GET /v1/cluster/nodes`' `tasks_running`, up to a heartbeat old) is `tasks_reported`."""
     nodes = services.store.nodes.list()
     status = {node.node_id: node.status for node in nodes}
     workers = list_workers(services.store)
+    running = Counter(
+        task.executed_on
+        for task in services.store.scheduling.unfinished(statuses=(RUNNING,))
+        if task.executed_on is not None
+    )
     queues = services.store.figures.pending_by_queue()
     return {
         "nodes": [
@@ -239,7 +211,8 @@ def cluster(services: Services) -> dict[str, Any]:
                 "pool": node.pool,
                 "address": node.address,
                 "last_heartbeat": node.last_heartbeat.isoformat() if node.last_heartbeat else None,
-                "tasks_running": node.tasks_running,
+                "tasks_running": running[node.node_id],
+                "tasks_reported": node.tasks_running,
                 "is_leader": node.is_leader,
                 "gpus": _gpus(node.resources, node.info),
             }
@@ -255,7 +228,7 @@ def cluster(services: Services) -> dict[str, Any]:
                 "total": worker.total.as_dict(),
                 "allocated": worker.allocated.as_dict(),
                 "available": worker.available.as_dict(),
-                "running_tasks": len(worker.running_tasks),
+                "running_tasks": running[worker.node_id],
             }
             for worker in workers
         ],

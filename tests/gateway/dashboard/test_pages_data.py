@@ -84,6 +84,33 @@ async def test_priority_and_pool_filters_page_over_the_listing(sign_in: SignIn, 
     assert (await signed.get("/dashboard/api/tasks", params={"pool": "quantum"})).status_code == 400
 
 
+async def test_a_filtered_page_is_full_when_its_matches_lie_past_the_first_unfiltered_page(
+    sign_in: SignIn, services: Services
+) -> None:
+    # Oldest first: three gpu/critical tasks, then a full unfiltered page's worth and more of
+    # others (and the same gpu/critical tasks of another tenant, newest of all).
+    ids = _tasks(
+        services, "acme", [("critical", "gpu")] * 3 + [("normal", "cpu")] * (data.MAX_PAGE_SIZE + 10)
+    )
+    _tasks(services, "globex", [("critical", "gpu")] * 3)
+    wanted = ids[-3:]
+    signed = await sign_in(make_key(services, "acme"))
+    for params in ({"pool": "gpu"}, {"priority": "critical"}, {"pool": "gpu", "priority": "critical"}):
+        first = (await signed.get("/dashboard/api/tasks", params={**params, "limit": 2})).json()
+        assert [task["task_id"] for task in first["tasks"]] == wanted[:2], params
+        assert (first["has_more"], first["total"], first["total_exact"]) == (True, 3, True)
+        rest = (
+            await signed.get(
+                "/dashboard/api/tasks", params={**params, "limit": 2, "cursor": first["next_cursor"]}
+            )
+        ).json()
+        assert [task["task_id"] for task in rest["tasks"]] == wanted[2:], params
+        assert rest["has_more"] is False
+    pending = (await signed.get("/dashboard/api/tasks", params={"pool": "cpu", "status": "pending"})).json()
+    assert pending["total"] == data.MAX_PAGE_SIZE + 10
+    assert (await signed.get("/dashboard/api/tasks", params={"pool": "tee"})).json()["tasks"] == []
+
+
 async def test_status_and_type_filters_use_grey_status_words(sign_in: SignIn, services: Services) -> None:
     done = seed_task(services, "acme", status="completed", result={"ok": True})
     running = seed_task(services, "acme", status="running")
@@ -130,6 +157,23 @@ async def test_the_cluster_page_has_workers_nodes_and_queue_depth(
     assert queue[("cpu", "high")] == 2 and queue[("gpu", "low")] == 0
     assert "task_id" not in json.dumps(view)  # another tenant's task ids are never named
     assert (await signed.get("/dashboard/api/tasks")).status_code == 403  # no tasks:read
+
+
+async def test_a_nodes_running_count_is_its_workers_whatever_its_last_heartbeat_said(
+    sign_in: SignIn, services: Services
+) -> None:
+    seed_worker(services, "grey-worker-busy")
+    seed_worker(services, "grey-worker-tee", pool="tee")  # a node, never a listed worker
+    for worker in ("grey-worker-busy", "grey-worker-busy", "grey-worker-tee"):
+        seed_task(services, "acme", status="running", worker=worker)
+    services.store.nodes.heartbeat("grey-worker-busy", utc_now(), tasks_running=5)  # stale
+    signed = await sign_in(make_key(services, "acme", frozenset({"cluster:read"})))
+    view = (await signed.get("/dashboard/api/cluster")).json()
+    workers = {w["worker_id"]: w for w in view["workers"]}
+    nodes = {n["node_id"]: n for n in view["nodes"]}
+    assert workers["grey-worker-busy"]["running_tasks"] == nodes["grey-worker-busy"]["tasks_running"] == 2
+    assert nodes["grey-worker-busy"]["tasks_reported"] == 5
+    assert nodes["grey-worker-tee"]["tasks_running"] == 1 and "grey-worker-tee" not in workers
 
 
 async def test_the_models_page_is_the_tenant_own(sign_in: SignIn, services: Services) -> None:

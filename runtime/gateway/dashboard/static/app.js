@@ -188,9 +188,16 @@ async function loadTasks(cursor) {
   }
 }
 
+function statusKept(status) {
+  const wanted = $("#filter-status").value;
+  return !wanted || wanted.split(",").includes(status);
+}
+
 async function taskEventInList(message) {
   const row = document.querySelector(`#tasks tr[data-task-id="${CSS.escape(message.task_id)}"]`);
   if (row) {
+    // A task that left the filtered status leaves the list (a reload would not show it).
+    if (message.status && !statusKept(message.status)) { row.remove(); return; }
     row.replaceChild(statusCell(message.status), $('[data-field="status"]', row));
     if (message.worker_id) $('[data-field="worker"]', row).textContent = message.worker_id;
     if (message.progress !== undefined) $('[data-field="progress"]', row).textContent = `${message.progress}%`;
@@ -198,8 +205,7 @@ async function taskEventInList(message) {
   }
   // A task not on the page: on the first page, show it at the top if the filters keep it.
   if (state.view !== "tasks" || state.cursors.length || message.source === "watch") return;
-  const wanted = $("#filter-status").value;
-  if (wanted && wanted !== message.status) return;
+  if (!statusKept(message.status)) return;
   try {
     const detail = await api(`/api/tasks/${encodeURIComponent(message.task_id)}`);
     const task = { ...detail.task, api: detail.api };
@@ -370,7 +376,8 @@ async function loadCluster() {
       el("td", { text: node.node_id }), el("td", { text: node.role }),
       el("td", { "data-field": "state", text: node.status }), el("td", { text: node.pool || "" }),
       el("td", { text: node.address }), el("td", { text: gpuText(node.gpus) }),
-      el("td", { text: node.tasks_running }), el("td", { text: time(node.last_heartbeat) }))));
+      el("td", { text: node.tasks_running, title: `tasks the store records as running here (the node reported ${node.tasks_reported} at its last heartbeat)` }),
+      el("td", { text: time(node.last_heartbeat) }))));
     const pools = [...new Set(view.queues.map((q) => q.pool))];
     $("#queues tbody").replaceChildren(...pools.map((pool) => el("tr", { "data-pool": pool }, el("td", { text: pool }),
       ...["critical", "high", "normal", "low"].map((priority) => el("td", {

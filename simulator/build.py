@@ -21,6 +21,7 @@ from runtime.config import POOLS, PRIORITIES, ClusterConfig, ConfigError, route_
 from simulator.arrivals import TraceRow, arrival_times, trace_rows
 from simulator.cluster import Node, Pool, Task, TaskClass
 from simulator.gateway import Tenant
+from simulator.heartbeats import Heartbeats
 from simulator.model import Model, Outage, RunLength
 from simulator.rng import rng_for
 from simulator.service import Batched, make_sampler
@@ -47,6 +48,12 @@ def build_model(
     series = Series(sample_interval(workload, length), len(POOLS))
     longest = max([fn.timeout_seconds for fn in workload.functions.values()] + [DEFAULT_TIMEOUT])
     model = Model(cluster, pools, length, uniform, series, longest, progress)
+    beat = cluster.heartbeat
+    model.heartbeats = Heartbeats(
+        beat.interval_seconds, beat.timeout_seconds, Batched(rng_for(seed, replication, "heartbeat").random)
+    )
+    if workload.prefetch_per_thread:
+        model.prefetch_per_thread = workload.prefetch_per_thread
     if workload.dispatch is not None:
         model.dispatch_delay = make_sampler(workload.dispatch, rng_for(seed, replication, "dispatch"))
     return model
@@ -200,6 +207,7 @@ class Sources:
         self.classes = TaskClasses(workload, model.pools, seed, replication)
         self.outages: Sequence[Outage] = ()
         self.lost: list[Task] = []  # what each scheduled outage took down with its node
+        self.killed_at: list[float] = []  # when each scheduled outage took its node down
 
     def start(self) -> None:
         """Schedule every source, streams first, then node lives, then the sampler: this
@@ -277,8 +285,9 @@ class Sources:
             running = set(node.running)
             yield env.timeout(0.01)
         if node.up:
+            self.killed_at.append(env.now)
             self.lost.extend([*node.running, *node.gate])
-            self.model.node_down(node, env.now)
+            self.model.node_down(node, env.now, outage.beats)
             yield env.timeout(outage.down_for)
             self.model.node_up(node, env.now)
 

@@ -13,10 +13,14 @@ From the store's records of a load run (loadtest/bed) the calibration takes
   `completed_at`, so the prediction of end-to-end times takes it off again);
 - **dispatch delay**: from the gateway's commit of the task to a free worker starting it
   (broker transit, message fetch, the worker's first transition), resampled from the queue
-  waits of the tasks that found a thread free (fewer tasks in the system than threads when
-  they were submitted), at every measured level but the probe. It holds no
+  waits of the tasks that found a thread free (fewer tasks in the system than one node has
+  threads when they were submitted: whichever node's consumer fetched the message, one of
+  its threads was free), at every measured level but the probe. It holds no
   thread, so the twin models it as a delay before the task joins its queue (the workload's
   `dispatch`), not as service time;
+- **prefetch**: not measured but known, the runtime's workers are Dramatiq workers, whose
+  consumers fetch up to 2 messages per worker thread ahead from each queue; the message then
+  waits on the node that fetched it (the workload's `prefetch_per_thread`).
 - **gateway CPU per task**, reported (the gateway's answer time is Locust's submit latency,
   outside the store's timestamps, so it is not part of queue wait or end-to-end).
 """
@@ -34,6 +38,11 @@ import yaml
 from simulator.workload import Empirical, Workload
 
 FIELDS = ("function", "status", "started", "completed", "execution")
+
+#: Messages a runtime worker's consumer holds per worker thread and queue: Dramatiq's
+#: `Worker.queue_prefetch` default, 2 x worker_threads (runtime/execution/workers.py does not
+#: set it).
+RUNTIME_PREFETCH_PER_THREAD = 2
 
 
 @dataclass
@@ -86,9 +95,10 @@ def hold_overhead(records: list[dict[str, Any]], threads: int, warmup_fraction: 
 
 
 def unqueued_waits(records: list[dict[str, Any]], threads: int, hold: float) -> list[float]:
-    """The waits of the tasks that found a thread free: fewer than `threads` tasks were in the
-    system (submitted, not yet finished with their thread) when they were submitted, so their
-    wait is the dispatch delay alone, with no queueing in it."""
+    """The waits of the tasks that found a thread free: fewer than `threads` (one node's)
+    tasks were in the system (submitted, not yet finished with their thread) when they were
+    submitted, so whichever node fetched them had one free, and their wait is the dispatch
+    delay alone, with no queueing in it."""
     from bisect import bisect_left, bisect_right
 
     created = sorted(r["created"] for r in records)
@@ -110,7 +120,8 @@ def _mean(values: list[float]) -> float:
 def calibrate(run: dict[str, Any], levels_records: list[list[dict[str, Any]]]) -> Calibration:
     """The calibration of one load run (its results.json and each level's records, same order)."""
     pool = run["cluster"]["pools"]["cpu"]
-    threads = int(pool["nodes"]) * int(pool["threads_per_node"])
+    per_node = int(pool["threads_per_node"])
+    threads = int(pool["nodes"]) * per_node
     everything = [r for records in levels_records for r in records]
     samples = service_samples(everything)
     if not samples:
@@ -130,7 +141,7 @@ def calibrate(run: dict[str, Any], levels_records: list[list[dict[str, Any]]]) -
         )
         hold = max(0.0, threads / capacity - probe_service)
     levels = [i for i in range(len(run["levels"])) if not run["levels"][i].get("probe")] or [0]
-    waits = [w for i in levels for w in unqueued_waits(levels_records[i], threads, hold)]
+    waits = [w for i in levels for w in unqueued_waits(levels_records[i], per_node, hold)]
     dispatch = statistics.median(waits) if waits else 0.0
     gateway = [
         lv["cpu_percent"].get("gateway-1", 0.0) / 100 * lv["wall_seconds"] / lv["scheduled"]
@@ -164,7 +175,7 @@ def calibrated_workload(workload: Workload, calibration: Calibration, samples_di
         functions[name] = functions[name].model_copy(
             update={"service": Empirical(dist="empirical", path=str(path.resolve()))}
         )
-    update: dict[str, Any] = {"functions": functions}
+    update: dict[str, Any] = {"functions": functions, "prefetch_per_thread": RUNTIME_PREFETCH_PER_THREAD}
     if calibration.dispatch_samples:
         path = samples_dir / "dispatch.txt"
         path.write_text("".join(f"{v:.6f}\n" for v in calibration.dispatch_samples))

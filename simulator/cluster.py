@@ -108,6 +108,7 @@ class Node:
 
     __slots__ = (
         "cpu",
+        "fetched",
         "free_cpu",
         "free_gpus",
         "free_mem",
@@ -115,7 +116,9 @@ class Node:
         "gate",
         "gpus",
         "idx",
+        "last_fetch",
         "mem",
+        "outstanding",
         "pool",
         "running",
         "threads",
@@ -134,6 +137,11 @@ class Node:
         # same in every run (a set of objects iterates in memory-address order).
         self.running: dict[Task, None] = {}
         self.gate: deque[Task] = deque()
+        # With prefetch (simulator/model.py): per priority, the messages this node's consumer
+        # fetched that no thread has taken yet, and how many it holds unacknowledged.
+        self.fetched: list[deque[Task]] = [deque() for _ in range(NPRI)]
+        self.outstanding = [0] * NPRI
+        self.last_fetch = [0] * NPRI  # order of its consumers' last fetches (0: none yet)
         self.reset()
 
     def reset(self) -> None:

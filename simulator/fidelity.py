@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from runtime.config import ClusterConfig
-from simulator.model import RunLength
+from simulator.heartbeats import Beats
+from simulator.model import Outage, RunLength
+from simulator.recovery import FIGURES as RECOVERY_FIGURES
+from simulator.recovery import predict_recovery
 from simulator.replications import run_replications
 from simulator.scaling import at_rate, mean_service
 from simulator.workload import Workload
@@ -80,92 +83,74 @@ def compare(
     seed: int = 7,
     replications: int = 10,
     hold: float = 0.0,
-) -> list[dict[str, Any]]:
-    """A row per (level, figure) of `run`: measured, predicted, relative error; the figures
-    overall, then the waits and end-to-end times per priority (critical's against normal's)."""
-    rows = []
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """A row per (level, figure) of `run`: measured, predicted, relative error; and the twin's
+    prediction of each level with a worker killed (its completion series, to plot), by index.
+
+    A plain level's figures: throughput, waits and end-to-end times overall, then per priority
+    (critical's against normal's). A level with a worker killed: the recovery figures
+    (`kill: ...`, simulator/recovery.py), the twin told the same event: that node down as it
+    starts a task at the same second, back after the restart time measured, and the heartbeat
+    phases the bed read at the kill (simulator/heartbeats.py) when it recorded them."""
+    rows: list[dict[str, Any]] = []
+    predictions: dict[str, dict[str, Any]] = {}
     capacity = run.get("capacity")
     seconds = float(run["options"]["seconds"])
     for level in run["levels"]:
-        if level.get("probe") or level.get("kill"):
-            continue  # a level with a worker killed is predicted by `kill_rows`
+        kill = level.get("kill")
+        if level.get("probe") or (kill and "figures" not in kill):
+            continue  # the probe is calibration's; a kill that did not happen has nothing to compare
         # The load the cluster was offered: the submits Locust made (a starved load generator
         # falls behind its schedule), not the schedule's rate.
         rate = float(level["figures"].get("offered") or level["offered_rate"])
-        predicted = predict_level(cluster, workload, rate, seconds, seed, replications, hold)
-        measured = measured_level(level["figures"])
-        names = [name for name, *_ in FIGURES]
-        names += [name for name in measured if name not in names and name in predicted]
+        spread: dict[str, tuple[float | None, float | None]] = {}
+        if kill:
+            outage = _outage(run, kill, seconds)
+            found = predict_recovery(cluster, workload, rate, seconds, outage, seed, replications, hold)
+            predictions[str(level["index"])] = found
+            measured = {f"kill: {name}": kill["figures"][name] for name in RECOVERY_FIGURES}
+            predicted = {f"kill: {name}": found["mean"][name] for name in RECOVERY_FIGURES}
+            spread = {f"kill: {name}": (found["min"][name], found["max"][name]) for name in RECOVERY_FIGURES}
+            names = list(measured)
+        else:
+            predicted = predict_level(cluster, workload, rate, seconds, seed, replications, hold)
+            measured = measured_level(level["figures"])
+            names = [name for name, *_ in FIGURES]
+            names += [name for name in measured if name not in names and name in predicted]
         for name in names:
-            rows.append(
-                {
-                    "level": level.get("level", f"{rate:g}/s"),
-                    "offered_rate": rate,
-                    "scheduled_rate": float(level["offered_rate"]),
-                    "share_of_capacity": rate / capacity if capacity else None,
-                    "figure": name,
-                    "measured": measured[name],
-                    "predicted": predicted[name],
-                    "error": relative_error(predicted[name], measured[name]),
-                }
-            )
-    return rows
-
-
-def kill_rows(
-    cluster: ClusterConfig,
-    workload: Workload,
-    run: dict[str, Any],
-    seed: int = 7,
-    replications: int = 10,
-    hold: float = 0.0,
-) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """A row per (level with a worker killed, recovery figure): measured against what the twin
-    predicts given the same event (that node down at the same second, back after the restart
-    time measured); and each such level's prediction (with its completion series, to plot), by
-    the level's index."""
-    from simulator.model import Outage
-    from simulator.recovery import FIGURES as RECOVERY_FIGURES
-    from simulator.recovery import predict_recovery
-
-    rows, predictions = [], {}
-    seconds = float(run["options"]["seconds"])
-    for level in run["levels"]:
-        kill = level.get("kill") or {}
-        if "figures" not in kill:
-            continue
-        rate = float(level["figures"].get("offered") or level["offered_rate"])
-        down_for = kill["restart_seconds"] if kill["restart_seconds"] is not None else 10 * seconds
-        worker = int(run["options"].get("kill_worker", 0))
-        outage = Outage("cpu", worker, kill["after_seconds"], down_for, kill.get("on_start_within", 0.0))
-        name = level.get("level", f"{rate:g}/s")
-        predictions[str(level["index"])] = predicted = predict_recovery(
-            cluster, workload, rate, seconds, outage, seed, replications, hold
-        )
-        for figure in RECOVERY_FIGURES:
-            measured, mean = kill["figures"][figure], predicted["mean"][figure]
-            known = measured is not None and mean is not None
-            rows.append(
-                {
-                    "level": name,
-                    "offered_rate": rate,
-                    "scheduled_rate": float(level["offered_rate"]),
-                    "share_of_capacity": rate / run["capacity"] if run.get("capacity") else None,
-                    "figure": f"kill: {figure}",
-                    "measured": measured,
-                    "predicted": mean,
-                    "predicted_min": predicted["min"][figure],
-                    "predicted_max": predicted["max"][figure],
-                    "error": relative_error(mean, measured) if known else None,
-                }
-            )
+            known = measured[name] is not None and predicted[name] is not None
+            row = {
+                "level": level.get("level", f"{rate:g}/s"),
+                "offered_rate": rate,
+                "scheduled_rate": float(level["offered_rate"]),
+                "share_of_capacity": rate / capacity if capacity else None,
+                "figure": name,
+                "measured": measured[name],
+                "predicted": predicted[name],
+                "error": relative_error(predicted[name], measured[name]) if known else None,
+            }
+            if name in spread:
+                row["predicted_min"], row["predicted_max"] = spread[name]
+            rows.append(row)
     return rows, predictions
 
 
+def _outage(run: dict[str, Any], kill: dict[str, Any], seconds: float) -> Outage:
+    """The bed's kill (loadtest/bed/kill.py) as the twin's scheduled failure."""
+    down_for = kill["restart_seconds"] if kill["restart_seconds"] is not None else 10 * seconds
+    worker = int(run["options"].get("kill_worker", 0))
+    beats = kill.get("heartbeats") or []
+    killed = [b["ago"] for b in beats if b["killed"]]
+    peers = [b["ago"] for b in beats if not b["killed"]]
+    measured = Beats(killed[0], peers, kill.get("beat_period")) if killed else None
+    return Outage("cpu", worker, kill["after_seconds"], down_for, kill.get("on_start_within", 0.0), measured)
+
+
 KILL_TARGET = 0.25
-"""The bound on a recovery figure: the real detection of a dead node lands anywhere in one
-heartbeat interval around the timeout (the last beat and the reaper's tick are both
-unsynchronised with the kill), which the twin's fixed delay cannot follow one run at a time."""
+"""The bound on a recovery figure. The twin notices the dead node as the runtime does (at a
+peer's reaper tick after the node's last beat is `timeout` old, simulator/heartbeats.py), on
+the phases the bed read at the kill; without them (phases drawn) the detection can land
+anywhere from one heartbeat interval before the timeout to one after it in a single run."""
 
 
 def target(share: float | None, level: str = "", figure: str = "") -> float:

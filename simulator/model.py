@@ -10,11 +10,19 @@ It mirrors the runtime's decisions one by one:
 - dispatch: a free worker slot takes the oldest task of the highest non-empty priority queue
   of its pool (`strict`, non-preemptive), or the oldest task of the pool (`fifo`); like the
   runtime's ResourceGate, the task then waits on that slot's node, holding the thread, until
-  its cpu / memory / gpu request fits there;
+  its cpu / memory / gpu request fits there. With the workload's `prefetch_per_thread` (the
+  runtime's Dramatiq workers: 2), each node's consumer of each queue holds up to that many
+  messages per thread unacknowledged: a message goes to the node with room whose consumer
+  has waited longest on the queue's doorbell (a Redis BLPOP serves its blocked clients first
+  come, first served, and a consumer that got a message queues up again behind the others),
+  and waits there for one of that node's threads, the most urgent of the node's fetched
+  messages first, even while another node has a thread free;
 - transient failures are retried up to `retry.max_retries` times after
   min(base * 2**(k-1) * U(1, 1.25), max) seconds, the runtime's backoff with its jitter;
   an attempt longer than the task's timeout is stopped at the timeout;
-- a failed node loses its running tasks, which are re-queued once its heartbeat times out.
+- a failed node loses its running tasks, which are re-queued when a live peer's reaper, at
+  one of its heartbeats, finds the dead node's last beat `heartbeat.timeout_seconds` old
+  (simulator/heartbeats.py: from one interval before the timeout to one after it).
 
 Only the decisions live here, so that the hot path reads as the runtime does; what the config
 and the workload turn into (pools, tenants, task classes, arrival and failure sources) is
@@ -34,6 +42,7 @@ import simpy
 from runtime.config import POOLS, ClusterConfig
 from simulator.cluster import FAILED, NPRI, OK, TIMED_OUT, Node, Pool, Task, TaskClass
 from simulator.gateway import REJECT_STATUS, Tenant
+from simulator.heartbeats import GATEWAYS, Beats, Heartbeats
 from simulator.stats import Metric, Series
 
 _REASONS = tuple(REJECT_STATUS)
@@ -52,6 +61,9 @@ class Outage:
     on_start_within: float = 0.0
     """> 0: the failure comes as the node next starts a task, at most this long after `at`
     (the test-bed kills a worker that way: an idle one's death would test nothing)."""
+    beats: Beats | None = None
+    """The heartbeat phases the test-bed read at its kill (the killed node's last beat, the
+    peers' reaper ticks), used instead of drawn ones: part of the event, like `down_for`."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,18 @@ class Model:
         self.backoff_base = retry.backoff_base_seconds
         self.backoff_max = retry.backoff_max_seconds
         self.detect_delay = cluster.heartbeat.timeout_seconds
+        self.beat_interval = cluster.heartbeat.interval_seconds
+        # When a peer notices a dead node (simulator/heartbeats.py); build_model gives it a
+        # random stream of its own.
+        self.heartbeats = Heartbeats(self.beat_interval, self.detect_delay, lambda: 0.5)
+        # Lost tasks of each failure not noticed yet: (when the dead node's silence reaches the
+        # timeout, the tasks); a live peer's reaper or a node coming back hands them back.
+        self._undetected: dict[int, tuple[float, list[Task]]] = {}
+        self._failures = 0
+        # Messages a node fetches ahead per queue and thread (0: none, the pooled queue); set
+        # by build_model from the workload. `_fetches` orders the consumers' fetches.
+        self.prefetch_per_thread = 0
+        self._fetches = 0
 
         self.n_arrivals = 0
         self.phase = 0  # 0 warm-up, 1 measuring, 2 window closed (draining)
@@ -207,9 +231,58 @@ class Model:
         pool = cls.pool
         pool.advance(now)
         pool.qlen += 1
-        pool.queues[cls.pri if pool.strict else 0].append(task)
-        if pool.free_threads:
+        q = cls.pri if pool.strict else 0
+        pool.queues[q].append(task)
+        if self.prefetch_per_thread:
+            self._fetch(pool, q, now)
+        elif pool.free_threads:
             self._dispatch(pool, now)
+
+    def _fetch(self, pool: Pool, q: int, now: float) -> None:
+        """Prefetch: nodes whose consumer of queue `q` has room take its oldest messages, each
+        to the consumer that has waited longest for one (its last fetch the oldest), where a
+        free thread takes it."""
+        queue = pool.queues[q]
+        per_thread = self.prefetch_per_thread
+        while queue:
+            node = None
+            for n in pool.nodes:
+                has_room = n.up and n.outstanding[q] < per_thread * n.threads
+                if has_room and (node is None or n.last_fetch[q] < node.last_fetch[q]):
+                    node = n
+            if node is None:
+                return
+            task = queue.popleft()
+            self._fetches += 1
+            node.last_fetch[q] = self._fetches
+            node.outstanding[q] += 1
+            node.fetched[q].append(task)
+            if node.free_threads:
+                self._take(node, pool, now)
+
+    def _take(self, node: Node, pool: Pool, now: float) -> None:
+        """Prefetch: `node`'s free threads take its fetched messages, most urgent first (the
+        worker's in-memory priority queue), then wait at its resource gate as without."""
+        fetched = node.fetched
+        while node.free_threads:
+            for q in fetched:
+                if q:
+                    break
+            else:
+                return
+            task = q.popleft()
+            pool.qlen -= 1
+            node.free_threads -= 1
+            if not node.free_threads:
+                pool.avail.pop(node.idx, None)
+            pool.free_threads -= 1
+            task.tenant.queued -= 1
+            task.node = node
+            cls = task.cls
+            if not node.fits(cls.cpu, cls.mem, cls.gpu):
+                node.gate.append(task)
+            else:
+                self._start(task, node, pool, now)
 
     def _dispatch(self, pool: Pool, now: float) -> None:
         """Free slots take the oldest task of the highest non-empty priority queue.
@@ -307,7 +380,12 @@ class Model:
             self._retry_later(task)
         else:
             self._finish(task, outcome, now)
-        if pool.qlen:
+        if self.prefetch_per_thread:
+            q = cls.pri if pool.strict else 0
+            node.outstanding[q] -= 1  # acknowledged: its consumer has room for one more
+            self._take(node, pool, now)
+            self._fetch(pool, q, now)
+        elif pool.qlen:
             self._dispatch(pool, now)
 
     def _retry_later(self, task: Task) -> None:
@@ -330,7 +408,11 @@ class Model:
             task.tenant.queued += 1
             pool.qlen += 1
             pool.queues[task.cls.pri if pool.strict else 0].append(task)
-        self._dispatch(pool, now)
+        if self.prefetch_per_thread:
+            for q in range(len(pool.queues)):
+                self._fetch(pool, q, now)
+        else:
+            self._dispatch(pool, now)
 
     def _finish(self, task: Task, outcome: int, now: float) -> None:
         task.tenant.active -= 1
@@ -360,8 +442,9 @@ class Model:
 
     # ---------------------------------------------------------------- node failures
 
-    def node_down(self, node: Node, now: float) -> None:
-        """`node` fails: its tasks are lost until its missed heartbeat gives them back."""
+    def node_down(self, node: Node, now: float, beats: Beats | None = None) -> None:
+        """`node` fails: its tasks are lost until a peer's reaper finds its heartbeat stale
+        (`beats`: the phases measured at a test-bed kill instead of the drawn ones)."""
         pool = node.pool
         pool.advance(now)
         pool.advance_capacity(now)
@@ -378,6 +461,13 @@ class Model:
             pool.busy -= 1
             pool.busy_gpus -= task.cls.gpu
         lost = running + list(node.gate)  # tasks waiting at its gate held its threads
+        for q in node.fetched:  # fetched by its consumers, no thread yet: pending, held there
+            for task in q:
+                pool.qlen -= 1
+                task.tenant.queued -= 1  # counted again as they are re-queued
+            lost += q
+            q.clear()
+        node.outstanding = [0] * len(node.outstanding)
         for task in lost:
             task.node = None
             if task.measured:
@@ -385,12 +475,27 @@ class Model:
         node.running.clear()
         node.gate.clear()
         node.reset()
-        if lost:
-            ev = self.env.timeout(self.detect_delay, lost)
+        if not lost:
+            return
+        key = (pool.name, node.idx)
+        hb = self.heartbeats
+        last = now - beats.killed_ago if beats is not None else hb.last_beat(key, now)
+        self._failures += 1
+        self._undetected[self._failures] = (max(last + self.detect_delay, now), lost)
+        peers: list[object] = [("gateway", i) for i in range(GATEWAYS)]
+        peers += [(p.name, n.idx) for p in self.pools for n in p.nodes if n.up]
+        self._detect_at(self._failures, hb.detected(key, now, peers, beats), now)
+
+    def _detect_at(self, failure: int, at: float, now: float) -> None:
+        if at < float("inf"):
+            ev = self.env.timeout(at - now, failure)
             ev.callbacks.append(self._on_detect)
 
     def _on_detect(self, ev: simpy.Event) -> None:
-        self._requeue(ev.value, self.env.now)  # type: ignore[arg-type]
+        failure: int = ev.value  # type: ignore[assignment]
+        pending = self._undetected.pop(failure, None)
+        if pending is not None:  # else handed back already, at an earlier tick
+            self._requeue(pending[1], self.env.now)
 
     def node_up(self, node: Node, now: float) -> None:
         """`node` is back, empty: its slots take waiting tasks at once."""
@@ -403,7 +508,15 @@ class Model:
         pool.gpus_up += node.gpus
         pool.free_threads += node.free_threads
         pool.avail[node.idx] = node
-        if pool.qlen:
+        # A new node process: it registers now and its reaper first ticks an interval later.
+        self.heartbeats.restarted((pool.name, node.idx), now)
+        for failure, (due, _lost) in self._undetected.items():
+            tick = self.heartbeats.next_tick(now, max(due, now + self.beat_interval))
+            self._detect_at(failure, tick, now)  # whichever tick comes first hands them back
+        if self.prefetch_per_thread:
+            for q in range(len(pool.queues)):
+                self._fetch(pool, q, now)
+        elif pool.qlen:
             self._dispatch(pool, now)
 
     # ---------------------------------------------------------------- the window
@@ -441,7 +554,7 @@ class Model:
         """Longest a task can take with every attempt timing out: the drain never gives up
         before that, however short the window."""
         attempts = self.max_retries + 1
-        return attempts * (self.longest_timeout + self.backoff_max) + self.detect_delay
+        return attempts * (self.longest_timeout + self.backoff_max) + self.detect_delay + self.beat_interval
 
     def _on_drain_cap(self, _ev: simpy.Event) -> None:
         if not self.stop.triggered:

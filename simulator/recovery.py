@@ -13,9 +13,12 @@ The figures, all relative to the kill at `at`:
   is gone, so throughput is back to the offered load;
 - **lost**: tasks of the killed node that never finished (the runtime must make it 0).
 
-In the twin (`predict_recovery`) the kill is an `Outage`: the node goes down at `at`, its
-running tasks are handed back after the heartbeat timeout (simulator/model.py `node_down`),
-and it comes back empty `down_for` seconds later, as the worker's supervisor restarts it.
+In the twin (`predict_recovery`) the kill is an `Outage`: the node goes down as it starts a
+task, its running tasks are handed back when a peer's reaper notices it (simulator/model.py
+`node_down`, simulator/heartbeats.py: on the heartbeat phases the bed read at the kill, when
+it recorded them), and it comes back empty `down_for` seconds later, as the worker's
+supervisor restarts it. The figures count from the twin's own kill moment, as the bed's count
+from its SIGKILL.
 """
 
 from __future__ import annotations
@@ -108,8 +111,10 @@ def predict_recovery(
         finishes = [end - hold for _, end, _ in rows]
         lost: list[float | None] = [end - hold for _, end, task in rows if id(task) in lost_ids]
         lost += [None] * (len(lost_ids) - len(lost))  # taken down and never finished
-        runs.append(recovery_figures([a for a, _, _ in rows], finishes, lost, outage.at, blind))
-        series.append(completion_series(finishes, outage.at, *window))
+        # From the kill itself, as the bed measures: it comes as the node starts a task.
+        at = twin.sources.killed_at[0] if twin.sources.killed_at else outage.at
+        runs.append(recovery_figures([a for a, _, _ in rows], finishes, lost, at, blind))
+        series.append(completion_series(finishes, at, *window))
     return {
         "runs": runs,
         "mean": {name: _mean([r[name] for r in runs]) for name in runs[0]},

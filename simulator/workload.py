@@ -156,6 +156,15 @@ class Workload(_Strict):
         description="delay from an accepted submit to the task joining its queue (broker transit, "
         "message fetch); holds no worker thread. `grey calibrate` measures it. Default: none",
     )
+    prefetch_per_thread: int | None = Field(
+        default=None,
+        ge=1,
+        description="messages each worker node fetches ahead from each of its queues, per worker "
+        "thread: a task is bound to the node that fetched it and waits there for one of its "
+        "threads, most urgent of the node's fetched messages first (the runtime's Dramatiq "
+        "workers fetch 2 per thread; `grey calibrate` sets 2). Default: none, a free thread "
+        "takes the head of its pool's queues (the pooled queue of queueing theory)",
+    )
 
 
 def mean_rate(arrivals: Poisson | Diurnal | MMPP | Trace) -> float | None:

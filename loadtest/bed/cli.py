@@ -161,9 +161,9 @@ def loadtest(
         )
     paths = [out / "results.json", *plot_run(results, out)]
     if kill_worker_at is not None:
-        from simulator.fidelity import kill_rows
+        from simulator.fidelity import compare
 
-        rows, predictions = kill_rows(cfg, wl, results)
+        rows, predictions = compare(cfg, wl, results)
         print_kills(results)
         _out.print("the twin, uncalibrated (the workload file as given), told the same kill:")
         print_fidelity(rows)
@@ -273,7 +273,7 @@ def calibrate(
     from runtime.config import HeartbeatConfig, load_cluster_config
     from simulator.calibration import calibrate as measure
     from simulator.calibration import write_calibration
-    from simulator.fidelity import compare, kill_rows, write_rows
+    from simulator.fidelity import compare, write_rows
     from simulator.workload import Workload, load_workload
 
     calibration_run, records = _read_run(run)
@@ -300,10 +300,9 @@ def calibrate(
     validation_run = _read_run(validate)[0] if validate is not None else calibration_run
     cluster = load_cluster_config(paths["cluster"])
     calibrated = load_workload(paths["workload"])
-    rows = compare(cluster, calibrated, validation_run, seed, replications, calibration.hold)
-    # The kill is detected on the validated run's heartbeat, whatever the calibration run's was.
+    # A kill is detected on the validated run's heartbeat, whatever the calibration run's was.
     heartbeat = HeartbeatConfig.model_validate(validation_run["cluster"].get("heartbeat", {}))
-    killed, predictions = kill_rows(
+    rows, predictions = compare(
         cluster.model_copy(update={"heartbeat": heartbeat}),
         calibrated,
         validation_run,
@@ -311,7 +310,6 @@ def calibrate(
         replications,
         calibration.hold,
     )
-    rows += killed
     print_fidelity(rows)
     written = [
         *paths.values(),

@@ -73,7 +73,7 @@ def test_calibrated_twin_predicts_an_unseen_level_of_a_real_cluster(tmp_path: Pa
 
     calibration = calibrate(_only(run, [0, 1]), [records[0], records[1]])
     paths = write_calibration(run, workload, calibration, tmp_path / "calibration")
-    rows = compare(
+    rows, _ = compare(
         cluster, load_workload(paths["workload"]), _only(run, [2]), replications=5, hold=calibration.hold
     )
 

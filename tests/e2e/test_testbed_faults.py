@@ -12,15 +12,20 @@ from pathlib import Path
 
 from loadtest.bed.run import BedOptions, Level, run_bed
 from runtime.config import ClusterConfig, load_cluster_config
-from simulator.fidelity import kill_rows
+from simulator.fidelity import compare
 from simulator.workload import load_workload
 from tests.e2e.bed import require_bed
 
 HEARTBEAT = (1.0, 3.0)  # interval, timeout (s)
-# The real detection lands anywhere within one heartbeat interval of the timeout (the last
-# beat before the kill and the peer's reaper tick are not in step with it), and a re-run
-# waits for a thread like any task: the twin's mean is held to that interval plus 1 s.
+# The twin is given the heartbeat phases and period the bed read before the kill
+# (simulator/heartbeats.py), so it notices the dead node at the reaper tick the runtime used;
+# what is left for the in-flight tasks is their re-run's wait for a thread like any task's:
+# the twin's mean is held to one interval plus 1 s.
 BOUND_SECONDS = HEARTBEAT[0] + 1.0
+# The backlog's end also depends on the arrivals after the kill, which the twin draws
+# independently of the bed's schedule (on 12 s of 2.5 tasks/s its runs spread over 3-5 s):
+# the measured figure must lie within the twin's runs, widened by 1 s.
+SPREAD_SLACK_SECONDS = 1.0
 
 
 def _cluster(path: Path) -> ClusterConfig:
@@ -54,14 +59,18 @@ def test_a_killed_worker_loses_no_task_and_recovers_as_the_twin_predicts(tmp_pat
     assert level["figures"]["failed"] == 0
     assert level["submit"]["failures"] == 0
 
-    rows, _ = kill_rows(cluster, workload, run, replications=10)
+    rows, _ = compare(cluster, workload, run, replications=10)
     by_figure = {row["figure"]: row for row in rows}
     for figure in ("kill: in-flight recovery", "kill: recovery"):
         row = by_figure[figure]
         assert row["measured"] is not None and row["predicted"] is not None, row
-        gap = abs(row["measured"] - row["predicted"])
-        assert gap <= BOUND_SECONDS, (
+        found = (
             f"{figure}: measured {row['measured']:.2f} s, twin {row['predicted']:.2f} s "
-            f"(its runs {row['predicted_min']:.2f}-{row['predicted_max']:.2f} s): "
-            f"{gap:.2f} s apart > {BOUND_SECONDS} s"
+            f"(its runs {row['predicted_min']:.2f}-{row['predicted_max']:.2f} s; noticed "
+            f"{kill['detected_seconds']} s after the kill, beats every {kill['beat_period']} s)"
         )
+        if figure == "kill: in-flight recovery":
+            assert abs(row["measured"] - row["predicted"]) <= BOUND_SECONDS, found
+        else:
+            slack = SPREAD_SLACK_SECONDS
+            assert row["predicted_min"] - slack <= row["measured"] <= row["predicted_max"] + slack, found

@@ -103,6 +103,7 @@ def test_calibrated_files_load_and_resample_the_measured_times(tmp_path: Path) -
     loaded = load_workload(paths["workload"])
     assert loaded.functions["f"].service.dist == "empirical"
     assert loaded.dispatch is not None and loaded.dispatch.dist == "empirical"
+    assert loaded.prefetch_per_thread == 2  # the runtime's Dramatiq workers: 2 per thread
     assert mean_service(loaded) == pytest.approx(float(np.mean([r["completed"] for r in records])))
 
 
@@ -139,7 +140,7 @@ def test_comparison_has_a_row_per_figure_overall_and_per_priority() -> None:
         "capacity": 40.0,
         "levels": [{"offered_rate": 10.0, "figures": figures}],
     }
-    rows = compare(cluster(threads=4, rate_limits={"submit": 10**9}), wl, run, replications=1)
+    rows, _ = compare(cluster(threads=4, rate_limits={"submit": 10**9}), wl, run, replications=1)
     names = [row["figure"] for row in rows]
     assert names[:5] == ["throughput", "wait p50", "wait p95", "e2e p50", "e2e p95"]
     assert {"wait p95 critical", "wait p95 normal", "e2e p50 critical"} <= set(names)
@@ -156,7 +157,9 @@ def test_dispatch_delay_is_measured_on_tasks_that_found_a_thread_free() -> None:
             "completed": completed,
         }
 
-    # one thread: the second task queued behind the first; the third found the thread free.
+    # one thread (per node: calibrate passes one node's threads, since a prefetched message
+    # waits on the node that fetched it): the second task queued behind the first; the third
+    # found the thread free.
     records = [row(0.0, 0.01, 1.0), row(0.5, 1.01, 2.0), row(3.0, 3.02, 3.5)]
     assert unqueued_waits(records, threads=1, hold=0.0) == pytest.approx([0.01, 0.02])
     assert unqueued_waits(records, threads=2, hold=0.0) == pytest.approx([0.01, 0.51, 0.02])

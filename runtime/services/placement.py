@@ -22,8 +22,9 @@ For handlers — async: `register_model`, `model_view`, `list_model_views`, `del
 the gateway maps them to the API's codes) and the store's ModelExists (409).
 Submissions answer `Submission(task_id, status="queued", position, estimated_time)`:
 position = unfinished tasks ahead in that node's queue, estimated_time = bytes ÷ the
-node's measured bandwidth for that route (its disk read figure, measured at start, when
-the route was never used) capped by `bandwidth_limit`.
+node's measured bandwidth for that route (before its first use, the node's start-up probe:
+`disk->dram` with the file mapped as a load maps it, every other route `disk_read`, a read()
+pass) capped by `bandwidth_limit`.
 """
 
 from __future__ import annotations

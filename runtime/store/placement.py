@@ -20,16 +20,19 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
+    Connection,
     Engine,
     Float,
     Index,
     Integer,
+    Row,
     String,
     Table,
     and_,
@@ -186,68 +189,48 @@ class PlacementNodeRecord:
     status: str
 
 
-def _model(row: Any) -> ModelRecord:
-    return ModelRecord(
-        row.tenant_id,
-        row.name,
-        row.model_type,
-        row.size,
-        row.source_url,
-        dict(row.meta or {}),
-        row.status,
-        row.sha256,
-        row.filename,
-        row.created_at,
-        row.updated_at,
-    )
+Record = TypeVar("Record", ModelRecord, ChunkRecord, LocationRecord, PlacementNodeRecord)
 
 
-def _chunk(row: Any) -> ChunkRecord:
-    return ChunkRecord(
-        row.tenant_id,
-        row.chunk_id,
-        row.chunk_type,
-        row.format,
-        row.size,
-        row.sha256,
-        dict(row.meta or {}),
-        row.access_count,
-        list(row.refs or []),
-        row.created_by,
-        row.created_at,
-    )
+def _record(kind: type[Record], row: Row[Any]) -> Record:
+    """The record of a row of its table: a record's fields are its table's columns."""
+    return kind(**row._mapping)
 
 
-def _location(row: Any) -> LocationRecord:
-    return LocationRecord(
-        row.tenant_id,
-        row.kind,
-        row.name,
-        row.node_id,
-        row.device,
-        row.status,
-        bool(row.emulated),
-        row.size,
-        row.sha256,
-        row.bytes_per_second,
-        row.holder,
-        row.source,
-        row.updated_at,
-    )
+def _row(record: ModelRecord | ChunkRecord | LocationRecord | PlacementNodeRecord) -> dict[str, Any]:
+    """The column values of a record (the inverse of `_record`)."""
+    return {name: getattr(record, name) for name in type(record).__slots__}
 
 
-def _node(row: Any) -> PlacementNodeRecord:
-    return PlacementNodeRecord(
-        row.node_id,
-        row.hostname,
-        row.address,
-        row.token,
-        row.boot_id,
-        list(row.devices or []),
-        dict(row.bandwidth or {}),
-        row.started_at,
-        row.heartbeat_at,
-        row.status,
+def _model_is(tenant_id: str, name: str) -> ColumnElement[bool]:
+    table = placement_models
+    return and_(table.c.tenant_id == tenant_id, table.c.name == name)
+
+
+def _chunk_is(tenant_id: str, chunk_id: str) -> ColumnElement[bool]:
+    table = placement_chunks
+    return and_(table.c.tenant_id == tenant_id, table.c.chunk_id == chunk_id)
+
+
+def _locations_of(tenant_id: str, kind: str, name: str) -> ColumnElement[bool]:
+    """Every location row of one model (or chunk)."""
+    loc = placement_locations
+    return and_(loc.c.tenant_id == tenant_id, loc.c.kind == kind, loc.c.name == name)
+
+
+def _location_is(tenant_id: str, kind: str, name: str, node_id: str, device: str) -> ColumnElement[bool]:
+    loc = placement_locations
+    return and_(_locations_of(tenant_id, kind, name), loc.c.node_id == node_id, loc.c.device == device)
+
+
+def _upsert(conn: Connection, table: Table, values: dict[str, Any]) -> None:
+    """Inserts the row, or replaces the one with its primary key."""
+    keys = [column.name for column in table.primary_key]
+    statement = dialect_insert(conn, table).values(**values)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=keys, set_={k: v for k, v in values.items() if k not in keys}
+        )
     )
 
 
@@ -279,32 +262,15 @@ class PlacementRepository:
         """ModelExists when the tenant already has a model of that name."""
         try:
             with self._engine.begin() as conn:
-                conn.execute(
-                    insert(placement_models).values(
-                        tenant_id=record.tenant_id,
-                        name=record.name,
-                        model_type=record.model_type,
-                        size=record.size,
-                        source_url=record.source_url,
-                        meta=record.meta,
-                        status=record.status,
-                        sha256=record.sha256,
-                        filename=record.filename,
-                        created_at=record.created_at,
-                        updated_at=record.updated_at,
-                    )
-                )
+                conn.execute(insert(placement_models).values(**_row(record)))
         except IntegrityError:
             raise ModelExists(record.name) from None
         return record
 
     def get_model(self, tenant_id: str, name: str) -> ModelRecord | None:
-        table = placement_models
         with self._engine.connect() as conn:
-            row = conn.execute(
-                select(table).where(table.c.tenant_id == tenant_id, table.c.name == name)
-            ).first()
-        return _model(row) if row is not None else None
+            row = conn.execute(select(placement_models).where(_model_is(tenant_id, name))).first()
+        return _record(ModelRecord, row) if row is not None else None
 
     def list_models(
         self,
@@ -330,14 +296,13 @@ class PlacementRepository:
             rows = conn.execute(
                 select(table).where(*where).order_by(table.c.name).offset(offset).limit(limit)
             ).all()
-        return [_model(row) for row in rows], int(total)
+        return [_record(ModelRecord, row) for row in rows], int(total)
 
     def update_model(self, tenant_id: str, name: str, **values: Any) -> bool:
-        table = placement_models
         with self._engine.begin() as conn:
             done = conn.execute(
-                update(table)
-                .where(table.c.tenant_id == tenant_id, table.c.name == name)
+                update(placement_models)
+                .where(_model_is(tenant_id, name))
                 .values(updated_at=utc_now(), **values)
             )
         return bool(done.rowcount)
@@ -345,42 +310,21 @@ class PlacementRepository:
     def delete_model(self, tenant_id: str, name: str) -> bool:
         """The model's row and its location rows (the caller has freed the bytes first)."""
         with self._engine.begin() as conn:
-            loc = placement_locations
-            conn.execute(
-                delete(loc).where(loc.c.tenant_id == tenant_id, loc.c.kind == "model", loc.c.name == name)
-            )
-            table = placement_models
-            done = conn.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.name == name))
+            conn.execute(delete(placement_locations).where(_locations_of(tenant_id, "model", name)))
+            done = conn.execute(delete(placement_models).where(_model_is(tenant_id, name)))
         return bool(done.rowcount)
 
     # -- chunks -----------------------------------------------------------------------------
 
     def create_chunk(self, record: ChunkRecord) -> ChunkRecord:
         with self._engine.begin() as conn:
-            conn.execute(
-                insert(placement_chunks).values(
-                    tenant_id=record.tenant_id,
-                    chunk_id=record.chunk_id,
-                    chunk_type=record.chunk_type,
-                    format=record.format,
-                    size=record.size,
-                    sha256=record.sha256,
-                    meta=record.meta,
-                    access_count=record.access_count,
-                    refs=record.refs,
-                    created_by=record.created_by,
-                    created_at=record.created_at,
-                )
-            )
+            conn.execute(insert(placement_chunks).values(**_row(record)))
         return record
 
     def get_chunk(self, tenant_id: str, chunk_id: str) -> ChunkRecord | None:
-        table = placement_chunks
         with self._engine.connect() as conn:
-            row = conn.execute(
-                select(table).where(table.c.tenant_id == tenant_id, table.c.chunk_id == chunk_id)
-            ).first()
-        return _chunk(row) if row is not None else None
+            row = conn.execute(select(placement_chunks).where(_chunk_is(tenant_id, chunk_id))).first()
+        return _record(ChunkRecord, row) if row is not None else None
 
     def list_chunks(self, tenant_id: str, chunk_type: str | None = None) -> list[ChunkRecord]:
         table = placement_chunks
@@ -391,7 +335,7 @@ class PlacementRepository:
             rows = conn.execute(
                 select(table).where(*where).order_by(table.c.created_at, table.c.chunk_id)
             ).all()
-        return [_chunk(row) for row in rows]
+        return [_record(ChunkRecord, row) for row in rows]
 
     def touch_chunk(self, tenant_id: str, chunk_id: str) -> None:
         """One more access (reads of its bytes count)."""
@@ -399,99 +343,50 @@ class PlacementRepository:
         with self._engine.begin() as conn:
             conn.execute(
                 update(table)
-                .where(table.c.tenant_id == tenant_id, table.c.chunk_id == chunk_id)
+                .where(_chunk_is(tenant_id, chunk_id))
                 .values(access_count=table.c.access_count + 1)
             )
 
     def set_chunk_refs(self, tenant_id: str, chunk_id: str, refs: list[str]) -> bool:
-        table = placement_chunks
         with self._engine.begin() as conn:
             done = conn.execute(
-                update(table)
-                .where(table.c.tenant_id == tenant_id, table.c.chunk_id == chunk_id)
-                .values(refs=sorted(set(refs)))
+                update(placement_chunks).where(_chunk_is(tenant_id, chunk_id)).values(refs=sorted(set(refs)))
             )
         return bool(done.rowcount)
 
     def set_chunk_digest(self, tenant_id: str, chunk_id: str, sha256: str) -> None:
-        table = placement_chunks
         with self._engine.begin() as conn:
-            conn.execute(
-                update(table)
-                .where(table.c.tenant_id == tenant_id, table.c.chunk_id == chunk_id)
-                .values(sha256=sha256)
-            )
+            conn.execute(update(placement_chunks).where(_chunk_is(tenant_id, chunk_id)).values(sha256=sha256))
 
     def delete_chunk(self, tenant_id: str, chunk_id: str) -> bool:
         with self._engine.begin() as conn:
-            loc = placement_locations
-            conn.execute(
-                delete(loc).where(loc.c.tenant_id == tenant_id, loc.c.kind == "chunk", loc.c.name == chunk_id)
-            )
-            table = placement_chunks
-            done = conn.execute(
-                delete(table).where(table.c.tenant_id == tenant_id, table.c.chunk_id == chunk_id)
-            )
+            conn.execute(delete(placement_locations).where(_locations_of(tenant_id, "chunk", chunk_id)))
+            done = conn.execute(delete(placement_chunks).where(_chunk_is(tenant_id, chunk_id)))
         return bool(done.rowcount)
 
     # -- locations --------------------------------------------------------------------------
 
     def put_location(self, record: LocationRecord) -> None:
         """Writes (or replaces) the row: call only once the bytes are complete there."""
-        values = {
-            "tenant_id": record.tenant_id,
-            "kind": record.kind,
-            "name": record.name,
-            "node_id": record.node_id,
-            "device": record.device,
-            "status": record.status,
-            "emulated": record.emulated,
-            "size": record.size,
-            "sha256": record.sha256,
-            "bytes_per_second": record.bytes_per_second,
-            "holder": record.holder,
-            "source": record.source,
-            "updated_at": record.updated_at,
-        }
-        keys = ("tenant_id", "kind", "name", "node_id", "device")
         with self._engine.begin() as conn:
-            statement = dialect_insert(conn, placement_locations).values(**values)
-            conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=list(keys), set_={k: v for k, v in values.items() if k not in keys}
-                )
-            )
+            _upsert(conn, placement_locations, _row(record))
 
     def remove_location(self, tenant_id: str, kind: str, name: str, node_id: str, device: str) -> bool:
         """Removes the row: call before the bytes go."""
-        loc = placement_locations
         with self._engine.begin() as conn:
             done = conn.execute(
-                delete(loc).where(
-                    loc.c.tenant_id == tenant_id,
-                    loc.c.kind == kind,
-                    loc.c.name == name,
-                    loc.c.node_id == node_id,
-                    loc.c.device == device,
-                )
+                delete(placement_locations).where(_location_is(tenant_id, kind, name, node_id, device))
             )
         return bool(done.rowcount)
 
     def get_location(
         self, tenant_id: str, kind: str, name: str, node_id: str, device: str
     ) -> LocationRecord | None:
-        loc = placement_locations
         with self._engine.connect() as conn:
             row = conn.execute(
-                select(loc).where(
-                    loc.c.tenant_id == tenant_id,
-                    loc.c.kind == kind,
-                    loc.c.name == name,
-                    loc.c.node_id == node_id,
-                    loc.c.device == device,
-                )
+                select(placement_locations).where(_location_is(tenant_id, kind, name, node_id, device))
             ).first()
-        return _location(row) if row is not None else None
+        return _record(LocationRecord, row) if row is not None else None
 
     def locations(
         self, tenant_id: str, kind: str, names: Sequence[str] | None = None
@@ -506,7 +401,7 @@ class PlacementRepository:
             rows = conn.execute(
                 select(loc).where(*where).order_by(loc.c.name, loc.c.node_id, loc.c.device)
             ).all()
-        return [_location(row) for row in rows]
+        return [_record(LocationRecord, row) for row in rows]
 
     def node_locations(self, node_id: str, device: str | None = None) -> list[LocationRecord]:
         """Every tenant's locations on a node (a node reconciling what it holds)."""
@@ -516,7 +411,7 @@ class PlacementRepository:
             where.append(loc.c.device == device)
         with self._engine.connect() as conn:
             rows = conn.execute(select(loc).where(*where)).all()
-        return [_location(row) for row in rows]
+        return [_record(LocationRecord, row) for row in rows]
 
     def remove_stale_volatile(self, node_id: str, boot_id: str) -> int:
         """Volatile locations of `node_id` held by another (dead) process of it."""
@@ -534,25 +429,8 @@ class PlacementRepository:
     # -- nodes ------------------------------------------------------------------------------
 
     def upsert_node(self, record: PlacementNodeRecord) -> None:
-        values = {
-            "node_id": record.node_id,
-            "hostname": record.hostname,
-            "address": record.address,
-            "token": record.token,
-            "boot_id": record.boot_id,
-            "devices": record.devices,
-            "bandwidth": record.bandwidth,
-            "started_at": record.started_at,
-            "heartbeat_at": record.heartbeat_at,
-            "status": record.status,
-        }
         with self._engine.begin() as conn:
-            statement = dialect_insert(conn, placement_nodes).values(**values)
-            conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["node_id"], set_={k: v for k, v in values.items() if k != "node_id"}
-                )
-            )
+            _upsert(conn, placement_nodes, _row(record))
 
     def beat(
         self,
@@ -579,13 +457,13 @@ class PlacementRepository:
         table = placement_nodes
         with self._engine.connect() as conn:
             row = conn.execute(select(table).where(table.c.node_id == node_id)).first()
-        return _node(row) if row is not None else None
+        return _record(PlacementNodeRecord, row) if row is not None else None
 
     def list_nodes(self) -> list[PlacementNodeRecord]:
         table = placement_nodes
         with self._engine.connect() as conn:
             rows = conn.execute(select(table).order_by(table.c.node_id)).all()
-        return [_node(row) for row in rows]
+        return [_record(PlacementNodeRecord, row) for row in rows]
 
     # -- queue figures ------------------------------------------------------------------------
 

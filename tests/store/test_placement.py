@@ -3,6 +3,7 @@ volatile locations of a dead boot, placement nodes, a task's position in its nod
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,8 @@ from runtime.execution.queues import DRAMATIQ_PRIORITY
 from runtime.store import NewTask, Store
 from runtime.store.coltypes import utc_now
 from runtime.store.placement import (
+    TABLES,
+    ChunkRecord,
     LocationRecord,
     ModelExists,
     ModelRecord,
@@ -31,6 +34,27 @@ def _location(device: str, holder: str | None = None, node: str = "node1", name:
     return LocationRecord(
         "acme", "model", name, node, device, "ready", device.startswith("gpu"), 10, holder=holder
     )
+
+
+def test_each_record_has_exactly_its_tables_columns_in_order() -> None:
+    records = (ModelRecord, ChunkRecord, LocationRecord, PlacementNodeRecord)
+    for table, record in zip(TABLES, records, strict=True):
+        assert [column.name for column in table.columns] == [f.name for f in fields(record)], table.name
+
+
+def test_records_read_back_as_written(store: Store) -> None:
+    repo = PlacementRepository.of(store.engine)
+    model = repo.register_model(_model("m"))
+    assert repo.get_model("acme", "m") == model
+    now = utc_now()
+    chunk = ChunkRecord("acme", "c1", "kv", "raw", 4, "ab", {"k": 1}, 0, ["t1"], "me", now)
+    repo.create_chunk(chunk)
+    assert repo.get_chunk("acme", "c1") == chunk
+    assert repo.list_chunks("acme") == [chunk]
+    location = _location("gpu0", holder="boot1")
+    repo.put_location(location)
+    assert repo.get_location("acme", "model", "m", "node1", "gpu0") == location
+    assert repo.locations("acme", "model") == [location]
 
 
 def test_models_are_per_tenant_and_unique_by_name(store: Store) -> None:

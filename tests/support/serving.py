@@ -44,6 +44,9 @@ def serving_nodes(
     for node_id in NODES:
         services.runtime.start_pool(PoolOptions(threads=2, node_id=node_id, placement_only=True))
     yield every_api
+    # The pools first: a deploy still in flight would start a replica after close_hosts, and
+    # it would hold its port into the next test.
+    services.runtime.stop(grace_seconds=0)
     close_hosts()
 
 

@@ -28,6 +28,7 @@ from runtime.execution.placement.devices import (
     MemoryDevice,
     TorchGpuDevice,
     host_buffer,
+    map_resident,
     open_sequential,
     real_gpu_count,
 )
@@ -41,6 +42,8 @@ logger = logging.getLogger("grey.placement")
 
 HEARTBEAT_SECONDS = 2.0
 PROBE_BYTES = 64 * 1024 * 1024
+#: The route a disk -> DRAM load records its bytes/s under (runtime/execution/placement/operations.py).
+DISK_TO_DRAM = "disk->dram"
 
 _NODES: dict[str, PlacementNode] = {}
 _NODES_LOCK = threading.Lock()
@@ -167,9 +170,8 @@ class PlacementNode:
                 if self.settings.probe_bytes <= 0:
                     continue
                 try:
-                    self.bandwidth.setdefault(
-                        "disk_read", measure_disk_read(self.disk().root, self.settings.probe_bytes)
-                    )
+                    for route, figure in measure_disk(self.disk().root, self.settings.probe_bytes).items():
+                        self.bandwidth.setdefault(route, figure)  # a transfer done already knows better
                 except OSError:
                     logger.warning(
                         "placement node %s: disk bandwidth not measured", self.node_id, exc_info=True
@@ -211,9 +213,13 @@ class PlacementNode:
         return {"stale_volatile": stale, "partials": partials, "missing": gone, "orphans": orphans}
 
 
-def measure_disk_read(directory: Path, size: int = PROBE_BYTES) -> float:
-    """Bytes/s of reading a fresh file of `size` bytes from this disk, its pages dropped
-    from the page cache first (posix_fadvise DONTNEED): the cold-read figure estimates use."""
+def measure_disk(directory: Path, size: int = PROBE_BYTES) -> dict[str, float]:
+    """This disk's cold bytes/s, from one fresh file of `size` bytes whose pages are dropped
+    from the page cache (posix_fadvise DONTNEED) before each pass, as each route reads it:
+    `disk_read`, one read() pass (disk -> disk, disk -> gpuN, and the byte server a copy from
+    another node reads from) and `disk->dram`, the file mapped resident (`map_resident`, as a
+    disk -> DRAM load does: several times the read() figure). `estimated_time` divides by a
+    route's figure, `disk_read` for a route not measured (until a transfer on it records its own)."""
     path = directory / f".probe-{uuid.uuid4().hex}"
     block = bytearray(8 * 1024 * 1024)
     try:
@@ -221,18 +227,37 @@ def measure_disk_read(directory: Path, size: int = PROBE_BYTES) -> float:
             for _ in range(max(1, size // len(block))):
                 out.write(block)
             os.fsync(out.fileno())
-        return read_bandwidth(path, cold=True)
+        return {"disk_read": read_bandwidth(path, cold=True), DISK_TO_DRAM: map_bandwidth(path, cold=True)}
     finally:
         path.unlink(missing_ok=True)
 
 
+def _drop_cached(path: Path) -> None:
+    if hasattr(os, "posix_fadvise"):
+        with open(path, "rb") as file:
+            os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def map_bandwidth(path: Path, *, cold: bool) -> float:
+    """Bytes/s of mapping `path` resident (`map_resident`: a disk -> DRAM load), then
+    letting it go; `cold`: its pages dropped from the page cache first."""
+    size = path.stat().st_size
+    if cold:
+        _drop_cached(path)
+    started = time.perf_counter()
+    mapping = map_resident(path, size)
+    seconds = time.perf_counter() - started
+    mapping.close()
+    return size / seconds if seconds > 0 else float(size)
+
+
 def read_bandwidth(path: Path, *, cold: bool) -> float:
-    """Bytes/s of one read() pass of `path` into a fresh anonymous buffer (the disk probe;
-    a disk -> DRAM load maps the file instead and is faster: see bench/coldstart.py)."""
+    """Bytes/s of one read() pass of `path` into a fresh anonymous buffer (the disk probe of
+    every route but disk -> DRAM, which maps the file instead: `map_bandwidth`)."""
     size = path.stat().st_size
     buffer = host_buffer(size)  # the same memory a DRAM copy gets
     view = memoryview(buffer)
-    with open_sequential(path) as source:  # read as a disk -> DRAM copy reads
+    with open_sequential(path) as source:  # read as a block copy from the disk reads
         if cold and hasattr(os, "posix_fadvise"):
             os.posix_fadvise(source.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         started = time.perf_counter()

@@ -17,7 +17,8 @@
   the placement node `grey serve` runs in-process; empty: none.
 - `GREY_PLACEMENT_BLOCK_BYTES` (default 16 MiB): the unit of every copy.
 - `GREY_PLACEMENT_PROBE_BYTES` (default 64 MiB; 0: none): the file a node writes and reads
-  back cold at start to measure its disk (the bandwidth `estimated_time` divides by).
+  back cold at start to measure its disk (the bandwidth `estimated_time` divides by): once
+  with read() (`disk_read`) and once mapped (`disk->dram`, as a disk -> DRAM load reads).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class PlacementSettings:
     bind: str = "127.0.0.1"
     advertise: str | None = None
     block_bytes: int = DEFAULT_BLOCK_BYTES
-    probe_bytes: int = 64 * 1024 * 1024  # the disk read measured at start (0: not measured)
+    probe_bytes: int = 64 * 1024 * 1024  # the disk figures measured at start (0: not measured)
 
     @classmethod
     def from_env(cls) -> PlacementSettings:

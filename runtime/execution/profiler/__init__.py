@@ -7,6 +7,10 @@ worker --node-id`, the in-process `node1` of `grey serve`) calls `start_sampler`
 GPU devices (`placement_gpus`): the process then runs one sampler for the node, which
 reports those GPUs (emulated ones as emulated), and stops it when its last owner stops.
 `GREY_PROFILER=off` runs none in the process.
+
+However many nodes a process samples (`grey serve`'s embedded pools and its placement node),
+one thread runs their samplers (`SamplingThread`): it reads the active sessions once per
+poll for all of them, starts with the first started sampler and ends with the last stop.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from sqlalchemy import Engine
 
 from runtime.execution.gpu import GpuDevice
 from runtime.execution.profiler.gpus import ABSENT, EMULATED, HARDWARE, reader_for
-from runtime.execution.profiler.sampler import ProfilerSampler
+from runtime.execution.profiler.sampler import ProfilerSampler, SamplingThread
 from runtime.execution.profiler.settings import SamplerSettings
 from runtime.store.profiler import ProfilerRepository
 
@@ -29,6 +33,7 @@ __all__ = [
     "HARDWARE",
     "ProfilerSampler",
     "SamplerSettings",
+    "SamplingThread",
     "placement_gpus",
     "start_sampler",
 ]

@@ -56,13 +56,19 @@ RESTARTED = "the node's worker restarted: its serving process ended with it"
 
 _HOSTS: dict[str, ServingHost] = {}
 _HOSTS_LOCK = threading.Lock()
+_CLOSED_AT_EXIT = False  # close_hosts registered with atexit (by the process's first host)
 
 
 def serving_host(
     node_id: str, repo: ModelServiceRepository, boot_id: str, settings: ServingSettings | None = None
 ) -> ServingHost:
-    """This process's serving host of `node_id` (made, and reconciled, on first use)."""
+    """This process's serving host of `node_id` (made, and reconciled, on first use). The
+    process's first one has its replicas stopped when the process exits (`close_hosts`)."""
+    global _CLOSED_AT_EXIT
     with _HOSTS_LOCK:
+        if not _CLOSED_AT_EXIT:
+            atexit.register(close_hosts)
+            _CLOSED_AT_EXIT = True
         host = _HOSTS.get(node_id)
         if host is None or host.boot_id != boot_id:
             host = _HOSTS[node_id] = ServingHost(
@@ -82,9 +88,6 @@ def close_hosts() -> None:
         hosts = list(_HOSTS.values())
     for host in hosts:
         host.close()
-
-
-atexit.register(close_hosts)
 
 
 def port_is_free(host: str, port: int) -> bool:

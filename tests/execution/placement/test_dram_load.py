@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from runtime.execution.placement.copying import pump
 from runtime.execution.placement.devices import FileSource, Key, MemoryDevice, map_resident
+from runtime.execution.placement.node import DISK_TO_DRAM, PlacementNode, measure_disk
+from runtime.store.placement import PlacementRepository
 
 KEY = Key("t", "model", "m")
 
@@ -69,3 +73,25 @@ def test_a_bandwidth_limit_or_an_emulated_gpu_copies_block_by_block(tmp_path: Pa
         assert not mapped_in_process(path)
         assert bytes(device.buffer(KEY)) == data
         device.drop(KEY)
+
+
+def test_the_disk_probe_measures_a_read_pass_and_a_mapping_each_for_its_route(tmp_path: Path) -> None:
+    figures = measure_disk(tmp_path, 8 * 1024 * 1024)
+    assert set(figures) == {"disk_read", DISK_TO_DRAM} and all(f > 0 for f in figures.values())
+    assert list(tmp_path.iterdir()) == []  # the probe file is gone
+    assert not mapped_in_process(tmp_path)
+
+
+def test_a_node_started_with_a_probe_reports_both_disk_figures(
+    make_node: Callable[..., PlacementNode], repo: PlacementRepository
+) -> None:
+    make_node(probe_bytes=8 * 1024 * 1024)  # measured in its first beat, then stored
+
+    def stored() -> dict[str, float]:
+        record = repo.get_node("node1")
+        return record.bandwidth if record is not None else {}
+
+    deadline = time.monotonic() + 10
+    while DISK_TO_DRAM not in stored() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert {"disk_read", DISK_TO_DRAM} <= set(stored())

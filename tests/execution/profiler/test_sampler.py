@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
@@ -12,7 +13,7 @@ import pynvml
 import pytest
 
 from runtime.execution.gpu import emulated
-from runtime.execution.profiler import SamplerSettings, placement_gpus, start_sampler
+from runtime.execution.profiler import SamplerSettings, SamplingThread, placement_gpus, start_sampler
 from runtime.execution.profiler.gpus import NoGpus, reader_for
 from runtime.execution.profiler.sampler import ProfilerSampler
 from runtime.store import Store
@@ -187,3 +188,35 @@ def test_a_worker_and_a_placement_node_of_one_id_share_one_sampler(
     again = start_sampler(store.engine, "node1", [], settings=FAST)
     assert again is not None and again is not worker  # a fresh one once the last owner stopped
     again.stop()
+
+
+def test_the_nodes_of_a_process_share_one_thread_and_one_poll(
+    store: Store, repository: ProfilerRepository, samplers: list[ProfilerSampler]
+) -> None:
+    """A worker pool's node and another node of the same process (grey serve's pools): one
+    sampling thread reads the active sessions once per poll for both, and both write frames."""
+
+    def sampling_threads() -> int:
+        return [t.name for t in threading.enumerate()].count("grey-profiler")
+
+    before = sampling_threads()  # of other stores, if any
+    session = start_session(repository, "run", every_ms=50)
+    for node_id in ("node-cpu", "node-gpu"):
+        sampler = start_sampler(store.engine, node_id, [], settings=FAST)
+        assert sampler is not None
+        samplers.append(sampler)
+    first, second = samplers
+    assert first._thread is second._thread is SamplingThread.of(repository)
+    assert sampling_threads() == before + 1
+    wait_until(lambda: {f.node_id for f in repository.frames(session)} == {"node-cpu", "node-gpu"})
+    thread = SamplingThread.of(repository)
+    polls, started = thread.polls, time.monotonic()
+    time.sleep(0.5)
+    elapsed = time.monotonic() - started
+    assert thread.polls - polls <= elapsed / FAST.poll_seconds + 2  # once per poll, not once per node
+    first.stop()
+    assert second.running and thread.samplers == [second]
+    second.stop()
+    samplers.clear()
+    assert not thread.running
+    assert sampling_threads() == before

@@ -4,8 +4,12 @@ A gateway's intake sends every waiting submit at once (`runtime.execution.intake
 `enqueue_many` sends such a batch in one pipelined round trip. Each command is still
 Dramatiq's own dispatch script with the arguments Dramatiq gives it
 (`RedisBroker._dispatch`): the data in Redis is exactly what the stock broker writes and
-reads, and stock workers share it. (Batching acks the same way was
-tried and measured: workers' acks seldom coincide, and it gained nothing.)
+reads, and stock workers share it.
+
+Acks: a worker thread does not send its message's ack itself (a round trip per task); the
+ack waits in the broker and goes out in the same round trip as its queue's next fetch, or
+when the consumer goes idle or closes (`defer_ack`). (Batching the acks of threads that
+happen to ack together was tried and gained nothing: they seldom coincide.)
 
 Doorbells: a consumer that finds its queue empty waits on the queue's doorbell (a Redis
 list, `BLPOP`) instead of sleeping through its idle poll; whoever sends to the queue rings
@@ -64,6 +68,9 @@ class GreyRedisBroker(RedisBroker):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._pipelines = threading.local()
+        # Acks taken by worker threads, sent with their queue's next fetch (see `fetch`).
+        self._acks: dict[str, list[str]] = {}
+        self._acks_lock = threading.Lock()
         kwargs = dict(self.client.connection_pool.connection_kwargs)
         kwargs.update(socket_timeout=BELL_SOCKET_TIMEOUT, socket_connect_timeout=BELL_SOCKET_TIMEOUT)
         kwargs["retry"] = Retry(NoBackoff(), 0)
@@ -140,9 +147,9 @@ class GreyRedisBroker(RedisBroker):
         """Until `queue_name`'s doorbell rings or `seconds` pass; raises redis errors."""
         self.bell_client.blpop([bell_key(self.namespace, queue_name)], timeout=seconds)
 
-    def _dispatch_in(self, pipe: Any, command: str, queue_name: str, *args: Any) -> Any:
+    def _dispatch_in(self, pipe: Any, command: str, queue_name: str, *args: Any, maintenance: int = 0) -> Any:
         """Dramatiq's dispatch script call (RedisBroker._dispatch) queued in a pipeline;
-        without its random maintenance run, which the fetches of workers still do."""
+        without its random maintenance run unless asked (fetches: as stock Dramatiq's)."""
         argv = [
             command,
             current_millis(),
@@ -150,11 +157,63 @@ class GreyRedisBroker(RedisBroker):
             self.broker_id,
             self.heartbeat_timeout,
             self.dead_message_ttl,
-            0,
+            maintenance,
             self._max_unpack_size(),
             *args,
         ]
         return pipe.evalsha(self.scripts["dispatch"].sha, 1, self.namespace, *argv)
+
+    # -- acks ride on fetches ----------------------------------------------------------------
+
+    def defer_ack(self, queue_name: str, redis_message_id: str) -> None:
+        """A processed message's ack, sent with the queue's next fetch (or when its consumer
+        goes idle or closes) instead of in a round trip of its own from the worker thread.
+
+        The task's outcome is in the store before its message is acked, so an ack that
+        never reaches Redis (the process dies first) costs at most a redelivery, which the
+        store's conditional claim skips: at-least-once as before."""
+        with self._acks_lock:
+            self._acks.setdefault(queue_name, []).append(redis_message_id)
+
+    def _take_acks(self, queue_name: str) -> list[str]:
+        with self._acks_lock:
+            return self._acks.pop(queue_name, [])
+
+    def _put_back_acks(self, queue_name: str, acks: list[str]) -> None:
+        if acks:
+            with self._acks_lock:
+                self._acks[queue_name] = acks + self._acks.get(queue_name, [])
+
+    def fetch(self, queue_name: str, count: int) -> list[Any]:
+        """Dramatiq's fetch of up to `count` messages, the queue's waiting acks sent before
+        it in the same round trip (`flush_acks` when `count` is 0). A Redis that has
+        forgotten the script (restarted) refuses the calls, which then go the stock way;
+        on a connection error the acks wait for the next try."""
+        acks = self._take_acks(queue_name)
+        if not acks:
+            return list(self.do_fetch(queue_name, count)) if count else []
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for redis_message_id in acks:
+                    self._dispatch_in(pipe, "ack", queue_name, redis_message_id)
+                if count:
+                    maintenance = self._should_do_maintenance("fetch")
+                    self._dispatch_in(pipe, "fetch", queue_name, count, maintenance=maintenance)
+                results = pipe.execute(raise_on_error=False)
+        except redis.ConnectionError:
+            self._put_back_acks(queue_name, acks)
+            raise
+        if any(isinstance(result, NoScriptError) for result in results):
+            for redis_message_id in acks:
+                self.do_ack(queue_name, redis_message_id)
+            return list(self.do_fetch(queue_name, count)) if count else []
+        failed = [result for result in results if isinstance(result, Exception)]
+        if failed:
+            raise failed[0]
+        return list(results[-1]) if count else []
+
+    def flush_acks(self, queue_name: str) -> None:
+        self.fetch(queue_name, 0)
 
     # -- consuming -------------------------------------------------------------------------
 
@@ -174,17 +233,51 @@ class GreyRedisBroker(RedisBroker):
 
 class _BellConsumer(_RedisConsumer):
     """Dramatiq's Redis consumer, waiting on its queue's doorbell instead of sleeping when
-    it finds nothing to fetch (see the module's docstring)."""
+    it finds nothing to fetch (see the module's docstring), and on its worker threads when
+    its prefetch window is full.
+
+    A full window (`prefetch` messages fetched and not yet acked): the stock consumer
+    sleeps 5 ms doubling up to its idle poll (20-100 ms) between looks, so under load the
+    worker threads drain the messages it handed out and then wait for its next look with
+    nothing to run. This one sleeps until acks have freed a quarter of the window
+    (`_refill_at`; at most the idle poll), then fetches that many in one round trip: the
+    work queue is refilled while threads still have messages to run. What is fetched,
+    acked and requeued is the stock consumer's.
+    """
 
     def __init__(self, broker: GreyRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
         super().__init__(broker, queue_name, prefetch, timeout)
         self._bell_broken_until = 0.0 if _rings(queue_name) else float("inf")
+        self._refill_at = prefetch - max(1, prefetch // 4)
+        self._window = threading.Event()  # set when acks free the window down to _refill_at
+
+    def ack(self, message: Any) -> None:
+        # The current queue (a delayed message is acked on the delay queue), as stock.
+        self.broker.defer_ack(self.queue_name, message.options["redis_message_id"])
+        self.queued_message_ids.discard(message.message_id)
+        self._freed()
+
+    def nack(self, message: Any) -> None:
+        try:
+            super().nack(message)
+        finally:
+            self._freed()
+
+    def _freed(self) -> None:
+        if self.outstanding_message_count <= self._refill_at:
+            self._window.set()
 
     def __next__(self) -> Any:
-        if self.message_cache or self.outstanding_message_count >= self.prefetch:
-            return super().__next__()  # from the cache, or a stock wait for threads to free up
+        if self.message_cache:
+            return super().__next__()  # from the cache
+        if self.outstanding_message_count >= self.prefetch:
+            # Cleared, then checked: an ack between the two is seen by the check.
+            self._window.clear()
+            if self.outstanding_message_count > self._refill_at:
+                self._window.wait(self.timeout / 1000)
+            return None  # the consumer thread's loop comes back at once
         try:
-            self.message_cache = self.broker.do_fetch(
+            self.message_cache = self.broker.fetch(
                 self.queue_name, self.prefetch - self.outstanding_message_count
             )
         except redis.ConnectionError as error:
@@ -194,7 +287,19 @@ class _BellConsumer(_RedisConsumer):
         self._idle()
         return None
 
+    def close(self) -> None:
+        """Sends the acks still waiting (a stopping worker's last messages)."""
+        try:
+            self.broker.flush_acks(self.queue_name)
+        except redis.RedisError as error:  # redelivered once the broker notices: harmless
+            logger.warning("could not send the acks of %s: %s", self.queue_name, error)
+        super().close()
+
     def _idle(self) -> None:
+        try:  # acks taken since the fetch that found nothing: not held through the wait
+            self.broker.flush_acks(self.queue_name)
+        except redis.ConnectionError as error:
+            raise dramatiq.ConnectionClosed(error) from None
         self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
         if time.monotonic() >= self._bell_broken_until:
             try:

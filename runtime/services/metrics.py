@@ -6,6 +6,8 @@ that ran them (`runtime.execution.metrics`), whose collectors this registry incl
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from runtime.execution.metrics import TASK_METRICS
@@ -34,14 +36,28 @@ class Metrics:
         )
         for collector in TASK_METRICS.collectors():
             self.registry.register(collector)
+        # The labelled children, looked up once per label set (`labels()` takes a lock and
+        # checks its arguments on every call); never removed, as the registry keeps them too.
+        self._calls: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+        self._submits: dict[str, Any] = {}
 
     def observe(self, api: str, operation: str, transport: str, code: str, seconds: float) -> None:
         """One finished API call; `code` is `ok` or the (internal) error code."""
-        self.requests.labels(api, operation, transport, code).inc()
-        self.latency.labels(api, operation, transport).observe(seconds)
+        key = (api, operation, transport, code)
+        children = self._calls.get(key)
+        if children is None:
+            children = self._calls[key] = (
+                self.requests.labels(api, operation, transport, code),
+                self.latency.labels(api, operation, transport),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def submitted(self, api: str) -> None:
-        self.tasks_submitted.labels(api).inc()
+        child = self._submits.get(api)
+        if child is None:
+            child = self._submits[api] = self.tasks_submitted.labels(api)
+        child.inc()
 
     def estimated_execution_ms(self, api: str) -> int | None:
         """The median execution time of the API's recent tasks in this process, if any ran."""

@@ -23,7 +23,7 @@ from connexion.operations import AbstractOperation
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.api.errors import ApiError
-from runtime.gateway.input_limits import MAX_DEPTH, input_problem
+from runtime.gateway.input_limits import MAX_DEPTH, input_problem, json_input_problem
 from runtime.gateway.rest.schemas import compile_schema, first_error
 
 PARAMS_KEY = "grey.params"
@@ -102,7 +102,8 @@ class CompiledValidation:
         )
 
     def _validate_params(self, scope: Scope) -> dict[str, Any]:
-        query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        query_string = scope["query_string"]
+        query = parse_qs(query_string.decode("latin-1"), keep_blank_values=True) if query_string else {}
         path = scope.get("path_params", {})
         if self.strict:
             unknown = sorted(name for name in query if name not in self.query_names)
@@ -180,7 +181,7 @@ class CompiledValidation:
             raise ApiError("bad_request", f"Malformed JSON body: {error}") from None
         except RecursionError:
             raise ApiError("bad_request", f"JSON body nested deeper than {MAX_DEPTH} levels") from None
-        hostile = input_problem(body)
+        hostile = json_input_problem(raw, body)
         if hostile is not None:
             field, reason = hostile
             raise ApiError("invalid_payload", f"{field or 'body'} {reason}", {"field": field})
